@@ -1,0 +1,38 @@
+package v1alpha1
+
+// LocalObjectReference names an object in the same namespace as the referring object.
+type LocalObjectReference struct {
+	// name of the referenced object in the same namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +required
+	Name string `json:"name"`
+}
+
+// DeletionPolicy says what happens to the object in MX when its Kubernetes object is deleted.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete deletes the object in MX before the Kubernetes object goes away.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyOrphan leaves the object in MX; re-applying the Kubernetes object with the
+	// same partner id adopts it again.
+	DeletionPolicyOrphan DeletionPolicy = "Orphan"
+)
+
+// Annotations a person (or a tool) sets to ask the operator for something now. The value is any
+// string; a new value (for example the current time) is a new request. The value last handled is
+// recorded in status.
+const (
+	// ReconcileRequestedAtAnnotation asks for a reconcile now, including a fresh read from MX.
+	ReconcileRequestedAtAnnotation = "mx.mxoperator.dev/reconcile-requested-at"
+	// AggregateRequestedAtAnnotation asks MX for a foreground aggregation of an MXMember now.
+	// Inside MX's throttle window the operator does not call MX and reports when it will be allowed.
+	AggregateRequestedAtAnnotation = "mx.mxoperator.dev/aggregate-requested-at"
+)
+
+// Finalizer is the finalizer the operator puts on MXUser and MXMember objects so that it can
+// delete (or deliberately orphan) the MX object before the Kubernetes object disappears.
+const Finalizer = "mx.mxoperator.dev/finalizer"

@@ -1,0 +1,314 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// MaxAccountSummaries is the most accounts an MXMember lists in status.accounts; status.accountCount
+// always carries the full number and status.accountsTruncated says when the list was cut.
+const MaxAccountSummaries = 50
+
+// MXMemberSpec is the desired connection from an MXUser to a financial institution.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)",message="id is immutable once set; create a new MXMember to use another partner id"
+// +kubebuilder:validation:XValidation:rule="(has(self.oauth) && self.oauth) == (has(oldSelf.oauth) && oldSelf.oauth)",message="oauth is immutable; create a new MXMember to switch between OAuth and credentials"
+// +kubebuilder:validation:XValidation:rule="(has(self.oauth) && self.oauth) || has(self.credentialsSecretRef)",message="credentialsSecretRef is required unless oauth is true: name a Secret whose keys are the institution's credential fields (for example username and password)"
+// +kubebuilder:validation:XValidation:rule="!(has(self.oauth) && self.oauth) || !has(self.credentialsSecretRef)",message="credentialsSecretRef must not be set when oauth is true: the end user signs in through status.oauthWindowURI instead"
+type MXMemberSpec struct {
+	// userRef names the MXUser (in this namespace) this member belongs to. Immutable.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="userRef is immutable; create a new MXMember for another user"
+	// +required
+	UserRef LocalObjectReference `json:"userRef"`
+
+	// institutionCode is MX's code of the financial institution, for example `mxbank`
+	// (MX's test bank on the integration environment). Immutable.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9_.-]*$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="institutionCode is immutable; create a new MXMember for another institution"
+	// +required
+	InstitutionCode string `json:"institutionCode"`
+
+	// credentialsSecretRef names a Secret in this namespace whose keys are the institution's
+	// credential field names (for mxbank: `username` and `password`) and whose values are the
+	// end user's credentials. Required unless oauth is true. Changing the Secret's data sends the
+	// new credentials to MX, which starts a new aggregation: that is how a DENIED member recovers.
+	// The operator never copies the Secret's data anywhere else.
+	// +optional
+	CredentialsSecretRef *LocalObjectReference `json:"credentialsSecretRef,omitempty"`
+
+	// oauth creates the member as an OAuth connection: the end user authorises it by opening
+	// status.oauthWindowURI; no credentials are sent. Immutable.
+	// +optional
+	OAuth bool `json:"oauth,omitempty"`
+
+	// id is the partner id sent to MX as the member's `id`. Optional and immutable once set;
+	// when empty the operator derives a stable one from its --partner-id-prefix, the namespace and
+	// the name, and records it in status.id.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._:@/-]*$`
+	// +optional
+	ID string `json:"id,omitempty"`
+
+	// metadata is a free-form string stored with the member in MX.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	Metadata string `json:"metadata,omitempty"`
+
+	// disableBackgroundAggregation turns off MX's daily background aggregation of this member.
+	// +optional
+	DisableBackgroundAggregation bool `json:"disableBackgroundAggregation,omitempty"`
+
+	// skipInitialAggregation creates the member without starting an aggregation; MX aggregates it
+	// later (in the background, or when an aggregation is requested).
+	// +optional
+	SkipInitialAggregation bool `json:"skipInitialAggregation,omitempty"`
+
+	// mfa configures how multi-factor challenges are answered.
+	// +optional
+	MFA *MFASpec `json:"mfa,omitempty"`
+
+	// refreshInterval, when set, makes the operator ask MX for a foreground aggregation whenever
+	// the last successful aggregation is older than this. MX throttles aggregations to one per
+	// about three hours, so values under 3h are rejected. Each aggregation costs an MX call;
+	// without this field the operator relies on MX's own daily background aggregation.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('3h')",message="refreshInterval must be at least 3h, MX's aggregation throttle window (for example 6h or 24h)"
+	// +optional
+	RefreshInterval *metav1.Duration `json:"refreshInterval,omitempty"`
+
+	// deletionPolicy says what happens to the MX member when this object is deleted: Delete (the
+	// default) deletes it from MX, Orphan leaves it there.
+	// +kubebuilder:default=Delete
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// suspend stops every MX call for this member while true. Status keeps its last values.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// MFASpec configures answers to multi-factor authentication challenges.
+type MFASpec struct {
+	// answersSecretRef names a Secret in this namespace holding answers to the challenges shown
+	// in status.challenges. Each key is a challenge guid from status.challenges[].guid and each
+	// value the answer: the text for TEXT and IMAGE_DATA challenges, or the chosen option's value
+	// (status.challenges[].options[].value) for OPTIONS challenges. The operator answers each set
+	// of challenges once, as soon as the Secret holds an answer for every challenge in it.
+	// +optional
+	AnswersSecretRef *LocalObjectReference `json:"answersSecretRef,omitempty"`
+}
+
+// Challenge is one MFA question MX asked, as shown to a person. Images are never copied here.
+type Challenge struct {
+	// guid identifies the challenge; it is the key to use in the MFA answers Secret.
+	GUID string `json:"guid"`
+	// label is the question as the institution asks it.
+	// +optional
+	Label string `json:"label,omitempty"`
+	// type is the kind of challenge: TEXT, OPTIONS, TOKEN, IMAGE_DATA or IMAGE_OPTIONS.
+	// +optional
+	Type string `json:"type,omitempty"`
+	// options are the choices of an OPTIONS challenge.
+	// +kubebuilder:validation:MaxItems=50
+	// +listType=atomic
+	// +optional
+	Options []ChallengeOption `json:"options,omitempty"`
+}
+
+// ChallengeOption is one choice of an OPTIONS challenge.
+type ChallengeOption struct {
+	// label is the choice as shown to the end user.
+	// +optional
+	Label string `json:"label,omitempty"`
+	// value is what to write in the MFA answers Secret to choose this option.
+	// +optional
+	Value string `json:"value,omitempty"`
+}
+
+// AccountSummary is a bounded summary of one account gathered by MX.
+type AccountSummary struct {
+	// guid is MX's identifier of the account (ACT-…).
+	GUID string `json:"guid"`
+	// name of the account as the institution reports it.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// type of the account, for example CHECKING, SAVINGS, CREDIT_CARD, LOAN.
+	// +optional
+	Type string `json:"type,omitempty"`
+	// subtype of the account, when MX knows it.
+	// +optional
+	Subtype string `json:"subtype,omitempty"`
+	// lastFour is the last four characters of the account number.
+	// +optional
+	LastFour string `json:"lastFour,omitempty"`
+	// balance is the current balance as a decimal string, for example "1024.57".
+	// +optional
+	Balance string `json:"balance,omitempty"`
+	// availableBalance is the available balance as a decimal string.
+	// +optional
+	AvailableBalance string `json:"availableBalance,omitempty"`
+	// currency is the ISO 4217 currency code, for example USD.
+	// +optional
+	Currency string `json:"currency,omitempty"`
+	// closed is true when the institution reports the account closed.
+	// +optional
+	Closed bool `json:"closed,omitempty"`
+}
+
+// MXMemberStatus is the observed state of the member in MX.
+type MXMemberStatus struct {
+	// guid is MX's identifier of the member (MBR-…), set once the member exists in MX.
+	// +optional
+	GUID string `json:"guid,omitempty"`
+
+	// id is the partner id the member has in MX: spec.id, or the id the operator derived.
+	// +optional
+	ID string `json:"id,omitempty"`
+
+	// userGUID is MX's identifier of the user the member belongs to.
+	// +optional
+	UserGUID string `json:"userGUID,omitempty"`
+
+	// observedGeneration is the metadata.generation the last successful reconcile acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// connectionStatus is MX's connection_status of the member, for example CONNECTED,
+	// CHALLENGED or DENIED.
+	// +optional
+	ConnectionStatus string `json:"connectionStatus,omitempty"`
+
+	// connectionStatusMessage is MX's message for the end user about the connection status.
+	// +optional
+	ConnectionStatusMessage string `json:"connectionStatusMessage,omitempty"`
+
+	// isBeingAggregated is true while MX is aggregating the member.
+	// +optional
+	IsBeingAggregated bool `json:"isBeingAggregated,omitempty"`
+
+	// aggregatedAt is when MX last attempted an aggregation.
+	// +optional
+	AggregatedAt *metav1.Time `json:"aggregatedAt,omitempty"`
+
+	// successfullyAggregatedAt is when MX last aggregated the member successfully.
+	// +optional
+	SuccessfullyAggregatedAt *metav1.Time `json:"successfullyAggregatedAt,omitempty"`
+
+	// oauthWindowURI is where the end user authorises an OAuth member (while PENDING).
+	// +optional
+	OAuthWindowURI string `json:"oauthWindowURI,omitempty"`
+
+	// challenges are the MFA questions MX is waiting for (while CHALLENGED).
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	// +optional
+	Challenges []Challenge `json:"challenges,omitempty"`
+
+	// accounts summarises at most 50 of the member's accounts.
+	// +kubebuilder:validation:MaxItems=50
+	// +listType=atomic
+	// +optional
+	Accounts []AccountSummary `json:"accounts,omitempty"`
+
+	// accountCount is the number of accounts MX holds for the member.
+	// +optional
+	AccountCount int32 `json:"accountCount,omitempty"`
+
+	// accountsTruncated is true when the member has more accounts than status.accounts lists.
+	// +optional
+	AccountsTruncated bool `json:"accountsTruncated,omitempty"`
+
+	// accountsAsOf is the successful aggregation the account summaries were read after; accounts
+	// are listed again only after a newer successful aggregation.
+	// +optional
+	AccountsAsOf *metav1.Time `json:"accountsAsOf,omitempty"`
+
+	// credentialsRevision identifies the version of the credentials Secret last sent to MX (its
+	// resourceVersion, never its content).
+	// +optional
+	CredentialsRevision string `json:"credentialsRevision,omitempty"`
+
+	// answeredChallenges lists the challenge guids the operator last answered, so each set of
+	// challenges is answered once.
+	// +optional
+	AnsweredChallenges string `json:"answeredChallenges,omitempty"`
+
+	// nextAggregationAllowedAt is when MX's throttle window lets a requested aggregation run,
+	// set while a requested aggregation waits for it.
+	// +optional
+	NextAggregationAllowedAt *metav1.Time `json:"nextAggregationAllowedAt,omitempty"`
+
+	// lastReadAt is when the operator last received the member's state from MX (a create,
+	// status read or update response). A member that needs nothing is re-read only on a long,
+	// jittered interval counted from this time, so a restart of the operator costs no MX calls.
+	// +optional
+	LastReadAt *metav1.Time `json:"lastReadAt,omitempty"`
+
+	// lastHandledReconcileAt is the last value of the reconcile-requested-at annotation the
+	// operator acted on.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+
+	// lastHandledAggregateAt is the last value of the aggregate-requested-at annotation the
+	// operator acted on.
+	// +optional
+	LastHandledAggregateAt string `json:"lastHandledAggregateAt,omitempty"`
+
+	// conditions: Ready, and Reconciling / Stalled while they are True.
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+}
+
+// MXMember is one connection from an MXUser to a financial institution in MX: the operator
+// creates it with the end user's credentials, follows MX's aggregation, and reports the
+// connection status and a summary of the accounts gathered.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=mxm,categories=mx
+// +kubebuilder:printcolumn:name="User",type=string,JSONPath=`.spec.userRef.name`
+// +kubebuilder:printcolumn:name="Institution",type=string,JSONPath=`.spec.institutionCode`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.connectionStatus`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Accounts",type=integer,JSONPath=`.status.accountCount`
+// +kubebuilder:printcolumn:name="Last Success",type=date,JSONPath=`.status.successfullyAggregatedAt`
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type MXMember struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired connection.
+	// +required
+	Spec MXMemberSpec `json:"spec"`
+
+	// status is what the operator last observed in MX.
+	// +optional
+	Status MXMemberStatus `json:"status,omitempty"`
+}
+
+// MXMemberList is a list of MXMember.
+// +kubebuilder:object:root=true
+type MXMemberList struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items is the list of MXMember.
+	Items []MXMember `json:"items"`
+}
+
+// GetConditions returns the conditions of the member.
+func (m *MXMember) GetConditions() []metav1.Condition { return m.Status.Conditions }
+
+// SetConditions replaces the conditions of the member.
+func (m *MXMember) SetConditions(c []metav1.Condition) { m.Status.Conditions = c }
+
+func init() {
+	SchemeBuilder.Register(&MXMember{}, &MXMemberList{})
+}
