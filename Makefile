@@ -68,7 +68,7 @@ run: manifests generate fmt vet ## Run the manager against the cluster of the cu
 
 .PHONY: sandbox
 sandbox: ## Run the MX sandbox on 127.0.0.1:8089 with its control surface.
-	go run ./hack/mx-sandbox --addr 127.0.0.1:8089 --enable-control $(SANDBOX_FLAGS)
+	go run ./hack/mx-sandbox --addr 127.0.0.1:8089 --client-id demo-client --api-key demo-key --enable-control $(SANDBOX_FLAGS)
 
 ##@ Deployment
 

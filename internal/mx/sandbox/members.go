@@ -1,0 +1,474 @@
+package sandbox
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"time"
+)
+
+// needsCredentials are the statuses in which MX reports
+// needs_updated_credentials.
+var needsCredentials = map[string]bool{
+	StatusDenied: true, StatusPrevented: true, StatusImpaired: true, StatusImported: true,
+}
+
+func (s *Sandbox) memberJSON(m *member) memberJSON {
+	j := memberJSON{
+		AggregatedAt:                    timestamp(m.aggregatedAt),
+		BackgroundAggregationIsDisabled: m.bgDisabled,
+		ConnectionStatus:                strPtr(m.status),
+		ConnectionStatusMessage:         strPtr(statusMessage(m.status, m.inst.Name)),
+		GUID:                            m.guid,
+		ID:                              strPtr(m.id),
+		InstitutionCode:                 m.inst.Code,
+		InstitutionGUID:                 m.inst.GUID,
+		IsBeingAggregated:               m.aggregating,
+		IsOAuth:                         m.isOAuth,
+		Metadata:                        strPtr(m.metadata),
+		MostRecentJobGUID:               strPtr(m.jobGUID),
+		Name:                            m.inst.Name,
+		NeedsUpdatedCredentials:         needsCredentials[m.status],
+		OAuthWindowURI:                  strPtr(m.oauthWindowURI),
+		SuccessfullyAggregatedAt:        timestamp(m.successAt),
+		UseCases:                        nonNil(m.useCases),
+		UserGUID:                        m.user.guid,
+		UserID:                          strPtr(m.user.id),
+	}
+	return j
+}
+
+func (s *Sandbox) challengeJSON(c *challenge) challengeJSON {
+	j := challengeJSON{GUID: c.guid, Label: c.tmpl.Label, FieldName: c.tmpl.FieldName, Type: c.tmpl.Type}
+	if s.opts.IntegerChallengeTypes {
+		j.Type = challengeTypeCodes[c.tmpl.Type]
+	}
+	if c.tmpl.ImageData != "" {
+		img := c.tmpl.ImageData
+		j.ImageData = &img
+	}
+	for i, o := range c.tmpl.Options {
+		if c.tmpl.Type == ChallengeImageOptions {
+			j.ImageOptions = append(j.ImageOptions, imageOptionJSON{GUID: c.optionGUIDs[i], Label: o.Label, Value: o.Value, DataURI: o.DataURI})
+			continue
+		}
+		j.Options = append(j.Options, optionJSON{GUID: c.optionGUIDs[i], Label: o.Label, Value: o.Value})
+	}
+	return j
+}
+
+func (s *Sandbox) memberReply(status int, m *member) reply {
+	return reply{status: status, body: memberResponse{Member: s.memberJSON(m)}}
+}
+
+// lookupMember finds the {user} and {member} of the path (the member must
+// belong to the user) or answers 404.
+func (s *Sandbox) lookupMember(req *request) (*member, *reply) {
+	u, rep := s.lookupUser(req)
+	if rep != nil {
+		return nil, rep
+	}
+	m, ok := s.members[req.PathValue("member")]
+	if !ok || m.user != u {
+		rep := errReply(http.StatusNotFound, "Member not found.")
+		return nil, &rep
+	}
+	return m, nil
+}
+
+// applyCredentials sets the username and password a request supplies for
+// inst; it answers 400 for an unknown credential guid.
+func applyCredentials(inst *institution, creds []credentialValue, username, password *string) *reply {
+	for _, c := range creds {
+		field := ""
+		for _, f := range inst.Credentials {
+			if f.GUID == c.GUID {
+				field = f.FieldName
+			}
+		}
+		switch field {
+		case CredentialFieldUsername:
+			*username = c.Value
+		case CredentialFieldPassword:
+			*password = c.Value
+		default:
+			rep := errReply(http.StatusBadRequest, "Credential guid %q does not belong to institution %s.", c.GUID, inst.Code)
+			return &rep
+		}
+	}
+	return nil
+}
+
+func (s *Sandbox) memberIDTaken(u *user, id string, except *member) bool {
+	if id == "" {
+		return false
+	}
+	for _, m := range u.members {
+		if m != except && m.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Sandbox) createMember(req *request) reply {
+	u, rep := s.lookupUser(req)
+	if rep != nil {
+		return *rep
+	}
+	var body memberCreateRequest
+	if !decodeBody(req.body, &body) || body.Member == nil {
+		return errReply(http.StatusBadRequest, "A member object is required.")
+	}
+	f := body.Member
+	if f.InstitutionCode == "" {
+		return errReply(http.StatusBadRequest, "institution_code is required.")
+	}
+	inst, ok := s.instByCode[f.InstitutionCode]
+	if !ok {
+		return errReply(http.StatusNotFound, "Institution %q not found.", f.InstitutionCode)
+	}
+	oauth := f.IsOAuth && inst.SupportsOAuth
+	var username, password string
+	if !oauth {
+		if len(inst.Credentials) == 0 {
+			return errReply(http.StatusBadRequest, "Institution %s only supports OAuth: set is_oauth.", inst.Code)
+		}
+		if rep := applyCredentials(inst, f.Credentials, &username, &password); rep != nil {
+			return *rep
+		}
+		if username == "" || password == "" {
+			return errReply(http.StatusBadRequest, "Credentials for every field of %s (username and password) are required.", inst.Code)
+		}
+	}
+	id := ""
+	if f.ID != nil {
+		id = *f.ID
+	}
+	if s.memberIDTaken(u, id, nil) {
+		return errReply(http.StatusConflict, "A member with id %q already exists for this user.", id)
+	}
+	if !oauth {
+		for _, other := range u.members {
+			if other.inst == inst && !other.isOAuth && other.username == username && other.password == password {
+				return errReply(http.StatusConflict, "A member with these credentials already exists for this user.")
+			}
+		}
+	}
+	m := &member{
+		guid:              s.newGUID("MBR"),
+		id:                id,
+		user:              u,
+		inst:              inst,
+		username:          username,
+		password:          password,
+		isOAuth:           oauth,
+		clientRedirectURL: body.ClientRedirectURL,
+		bgDisabled:        f.BackgroundAggregationIsDisabled,
+		useCases:          f.UseCases,
+	}
+	if f.Metadata != nil {
+		m.metadata = *f.Metadata
+	}
+	s.members[m.guid] = m
+	s.memberOrder = append(s.memberOrder, m)
+	u.members = append(u.members, m)
+
+	switch {
+	case oauth:
+		m.oauthWindowURI = s.oauthWindowURI(req, m)
+		s.setStatus(m, StatusPending)
+		return s.memberReply(http.StatusOK, m)
+	case f.SkipAggregation:
+		s.setStatus(m, StatusCreated)
+		return s.memberReply(http.StatusOK, m)
+	}
+	s.startAggregation(m, req.now, false, StatusCreated)
+	return s.memberReply(http.StatusAccepted, m)
+}
+
+// oauthWindowURI is where the end user authorises an OAuth member. With the
+// control surface on it is a sandbox page that authorises on a GET, so a
+// demo can click through; otherwise a placeholder on the institution's site.
+func (s *Sandbox) oauthWindowURI(req *request, m *member) string {
+	if !s.opts.EnableControl {
+		return "https://oauth.mxbank.example/authorize?state=" + url.QueryEscape(m.guid)
+	}
+	scheme := "http"
+	if req.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + req.Host + "/_sandbox/oauth/authorize?member_guid=" + url.QueryEscape(m.guid)
+}
+
+func (s *Sandbox) listMembers(req *request) reply {
+	u, rep := s.lookupUser(req)
+	if rep != nil {
+		return *rep
+	}
+	start, end, p := paginate(req.URL.Query(), len(u.members), MaxPerPage)
+	out := []memberJSON{}
+	for _, m := range u.members[start:end] {
+		out = append(out, s.memberJSON(m))
+	}
+	return reply{status: http.StatusOK, body: membersResponse{Members: out, Pagination: p}}
+}
+
+func (s *Sandbox) readMember(req *request) reply {
+	m, rep := s.lookupMember(req)
+	if rep != nil {
+		return *rep
+	}
+	return s.memberReply(http.StatusOK, m)
+}
+
+func (s *Sandbox) updateMember(req *request) reply {
+	m, rep := s.lookupMember(req)
+	if rep != nil {
+		return *rep
+	}
+	var body memberUpdateRequest
+	if !decodeBody(req.body, &body) || body.Member.empty() {
+		return errReply(http.StatusBadRequest, "A member object with at least one attribute is required.")
+	}
+	f := body.Member
+	if f.ID != nil && s.memberIDTaken(m.user, *f.ID, m) {
+		return errReply(http.StatusConflict, "A member with id %q already exists for this user.", *f.ID)
+	}
+	if len(f.Credentials) > 0 {
+		if m.isOAuth {
+			return errReply(http.StatusBadRequest, "OAuth members have no credentials to update.")
+		}
+		username, password := m.username, m.password
+		if rep := applyCredentials(m.inst, f.Credentials, &username, &password); rep != nil {
+			return *rep
+		}
+		m.username, m.password = username, password
+		m.failedLogins = 0
+		if f.SkipAggregation != nil && *f.SkipAggregation {
+			s.unschedule(m)
+			m.aggregating = false
+			m.challenges = nil
+			s.setStatus(m, StatusUpdated)
+		} else {
+			s.startAggregation(m, req.now, false, StatusUpdated)
+		}
+	}
+	if f.ID != nil {
+		m.id = *f.ID
+	}
+	if f.Metadata != nil {
+		m.metadata = *f.Metadata
+	}
+	if f.BackgroundAggregationIsDisabled != nil {
+		m.bgDisabled = *f.BackgroundAggregationIsDisabled
+	}
+	if f.UseCases != nil {
+		m.useCases = f.UseCases
+	}
+	return s.memberReply(http.StatusOK, m)
+}
+
+func (s *Sandbox) deleteMember(req *request) reply {
+	m, rep := s.lookupMember(req)
+	if rep != nil {
+		return *rep
+	}
+	s.removeMember(m)
+	return reply{status: http.StatusNoContent}
+}
+
+func (s *Sandbox) removeMember(m *member) {
+	s.unschedule(m)
+	m.deleted = true
+	delete(s.members, m.guid)
+	s.memberOrder = removeFrom(s.memberOrder, m)
+	m.user.members = removeFrom(m.user.members, m)
+	for _, a := range m.accounts {
+		delete(s.accounts, a.guid)
+	}
+}
+
+func (s *Sandbox) readMemberStatus(req *request) reply {
+	m, rep := s.lookupMember(req)
+	if rep != nil {
+		return *rep
+	}
+	j := memberStatusJSON{
+		AggregatedAt:               timestamp(m.aggregatedAt),
+		ConnectionStatus:           strPtr(m.status),
+		ConnectionStatusMessage:    strPtr(statusMessage(m.status, m.inst.Name)),
+		GUID:                       m.guid,
+		HasProcessedAccountNumbers: len(m.successes) > 0,
+		HasProcessedAccounts:       len(m.successes) > 0,
+		HasProcessedTransactions:   len(m.successes) > 0,
+		IsAuthenticated:            m.isAuthenticated,
+		IsBeingAggregated:          m.aggregating,
+		SuccessfullyAggregatedAt:   timestamp(m.successAt),
+	}
+	for _, c := range m.challenges {
+		j.Challenges = append(j.Challenges, s.challengeJSON(c))
+	}
+	return reply{status: http.StatusOK, body: memberStatusResponse{Member: j}}
+}
+
+// aggregateMember starts a foreground aggregation. Like MX it answers 202
+// without starting anything when a job already runs (CHALLENGED included),
+// inside the institution's throttle window, for an OAuth member the user has
+// not authorised yet, and for a PREVENTED member.
+func (s *Sandbox) aggregateMember(req *request) reply {
+	m, rep := s.lookupMember(req)
+	if rep != nil {
+		return *rep
+	}
+	switch {
+	case m.aggregating:
+	case m.isOAuth && !m.oauthAuthorized:
+	case m.status == StatusPrevented:
+	case m.throttled(req.now):
+	default:
+		s.startAggregation(m, req.now, false, "")
+	}
+	return s.memberReply(http.StatusAccepted, m)
+}
+
+func (s *Sandbox) listChallenges(req *request) reply {
+	m, rep := s.lookupMember(req)
+	if rep != nil {
+		return *rep
+	}
+	if m.status != StatusChallenged {
+		return reply{status: http.StatusNoContent}
+	}
+	out := []challengeJSON{}
+	for _, c := range m.challenges {
+		out = append(out, s.challengeJSON(c))
+	}
+	p := paginationJSON{CurrentPage: 1, PerPage: DefaultPerPage, TotalEntries: len(out), TotalPages: 1}
+	return reply{status: http.StatusOK, body: challengesResponse{Challenges: out, Pagination: p}}
+}
+
+func (s *Sandbox) resumeMember(req *request) reply {
+	m, rep := s.lookupMember(req)
+	if rep != nil {
+		return *rep
+	}
+	var body resumeRequest
+	if !decodeBody(req.body, &body) || body.Member == nil || len(body.Member.Challenges) == 0 {
+		return errReply(http.StatusBadRequest, "A member object with challenge answers is required.")
+	}
+	if m.status != StatusChallenged {
+		return errReply(http.StatusMethodNotAllowed, "Member is not CHALLENGED (connection_status is %s).", m.status)
+	}
+	answers := map[string]string{}
+	for _, a := range body.Member.Challenges {
+		answers[a.GUID] = a.Value
+	}
+	values := make([]string, 0, len(m.challenges))
+	for _, c := range m.challenges {
+		v, ok := answers[c.guid]
+		if !ok {
+			return errReply(http.StatusBadRequest, "Challenge %s was not answered.", c.guid)
+		}
+		values = append(values, v)
+	}
+	s.resume(m, req.now, values)
+	return s.memberReply(http.StatusAccepted, m)
+}
+
+func (s *Sandbox) readOAuthWindowURI(req *request) reply {
+	m, rep := s.lookupMember(req)
+	if rep != nil {
+		return *rep
+	}
+	return reply{status: http.StatusOK, body: oauthWindowResponse{Member: oauthWindowJSON{GUID: m.guid, OAuthWindowURI: strPtr(m.oauthWindowURI)}}}
+}
+
+func (s *Sandbox) listMemberAccounts(req *request) reply {
+	m, rep := s.lookupMember(req)
+	if rep != nil {
+		return *rep
+	}
+	start, end, p := paginate(req.URL.Query(), len(m.accounts), MaxPerPage)
+	out := []accountJSON{}
+	for _, a := range m.accounts[start:end] {
+		out = append(out, s.accountJSON(a))
+	}
+	return reply{status: http.StatusOK, body: accountsResponse{Accounts: out, Pagination: p}}
+}
+
+// dateRange reads from_date and to_date (YYYY-MM-DD, inclusive); they
+// default to today-120 days and today+5 days.
+func dateRange(q url.Values, now time.Time) (from, to time.Time, rep *reply) {
+	today := day(now)
+	from, to = today.AddDate(0, 0, -120), today.AddDate(0, 0, 5)
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from_date", &from}, {"to_date", &to}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		t, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			r := errReply(http.StatusBadRequest, "%s must be a date in YYYY-MM-DD format.", p.name)
+			return from, to, &r
+		}
+		*p.dst = t
+	}
+	return from, to, nil
+}
+
+func transactionsReply(q url.Values, txns []transactionJSON) reply {
+	start, end, p := paginate(q, len(txns), MaxPerPage)
+	return reply{status: http.StatusOK, body: transactionsResponse{Transactions: nonNil(txns[start:end]), Pagination: p}}
+}
+
+func (s *Sandbox) listMemberTransactions(req *request) reply {
+	m, rep := s.lookupMember(req)
+	if rep != nil {
+		return *rep
+	}
+	q := req.URL.Query()
+	from, to, rep := dateRange(q, req.now)
+	if rep != nil {
+		return *rep
+	}
+	return transactionsReply(q, m.transactions(m.accounts, from, to))
+}
+
+func (s *Sandbox) listAccountTransactions(req *request) reply {
+	u, rep := s.lookupUser(req)
+	if rep != nil {
+		return *rep
+	}
+	a, ok := s.accounts[req.PathValue("account")]
+	if !ok || a.member.user != u {
+		return errReply(http.StatusNotFound, "Account not found.")
+	}
+	q := req.URL.Query()
+	from, to, rep := dateRange(q, req.now)
+	if rep != nil {
+		return *rep
+	}
+	return transactionsReply(q, a.member.transactions([]*account{a}, from, to))
+}
+
+func (s *Sandbox) listUserTransactions(req *request) reply {
+	u, rep := s.lookupUser(req)
+	if rep != nil {
+		return *rep
+	}
+	q := req.URL.Query()
+	from, to, rep := dateRange(q, req.now)
+	if rep != nil {
+		return *rep
+	}
+	var txns []transactionJSON
+	for _, m := range u.members {
+		txns = append(txns, m.transactions(m.accounts, from, to)...)
+	}
+	sort.SliceStable(txns, func(i, j int) bool { return txns[i].Date > txns[j].Date })
+	return transactionsReply(q, txns)
+}
