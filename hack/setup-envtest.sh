@@ -28,7 +28,7 @@ fi
 
 if [ "${ENVTEST_SKIP_DOWNLOAD:-}" != "1" ]; then
   say "trying the standard setup-envtest download of Kubernetes $version"
-  if dir=$(timeout 120 go run sigs.k8s.io/controller-runtime/tools/setup-envtest@release-0.25 \
+  if dir=$(timeout 120 go run sigs.k8s.io/controller-runtime/tools/setup-envtest@v0.25.1 \
       use "$version" --bin-dir "$data_dir" -p path 2>/dev/null) && have_all "$dir"; then
     echo "$dir"
     exit 0
