@@ -20,6 +20,11 @@ const (
 	ReconcilingCondition = "Reconciling"
 	// StalledCondition is True when progress needs a person; its reason says why.
 	StalledCondition = "Stalled"
+	// SuspendedCondition is True while spec.suspend is true and removed otherwise. While
+	// suspended the operator makes no MX calls; Ready and Stalled keep their last values (as
+	// Cluster API does for paused objects), so a converged object stays healthy for kstatus,
+	// Flux and Argo CD, and Reconciling is removed because nothing progresses.
+	SuspendedCondition = "Suspended"
 )
 
 // Condition reasons shared by MXUser and MXMember. Reasons are stable CamelCase identifiers;

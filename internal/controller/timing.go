@@ -1,0 +1,148 @@
+package controller
+
+import (
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// Timing holds the intervals of both controllers. A zero field takes its default; tests shorten
+// them so that stories run in seconds.
+type Timing struct {
+	// PollInterval is the first wait before reading a member's status while MX aggregates it.
+	// MX asks clients to poll no faster than every 3 s. Default 3s.
+	PollInterval time.Duration
+	// MaxPollInterval caps the growing wait between status reads during one aggregation.
+	// Default 1m.
+	MaxPollInterval time.Duration
+	// RetryLaterInterval is how long to wait before reading a member that MX reports FAILED,
+	// DEGRADED or DISCONNECTED. Default 30m.
+	RetryLaterInterval time.Duration
+	// ResyncInterval is how often an object that needs nothing is re-read from MX, jittered by
+	// ±10% per object. Default 12h.
+	ResyncInterval time.Duration
+	// AggregationThrottleWindow is how long after a member's last aggregation the operator does
+	// not ask MX for another one (MX ignores such requests). Default 3h.
+	AggregationThrottleWindow time.Duration
+	// UnauthorizedRetryInterval is how long to wait after MX refused the operator's own
+	// credentials (401/403). Default 15m.
+	UnauthorizedRetryInterval time.Duration
+	// RateLimitedRetryInterval is how long to wait after a 429 that carried no Retry-After.
+	// Default 1m.
+	RateLimitedRetryInterval time.Duration
+	// WaitingRetryInterval is a safety net for objects waiting on something the operator watches
+	// (a Secret that does not exist yet): they are re-examined this often even if no event comes.
+	// It costs no MX call. Default 10m.
+	WaitingRetryInterval time.Duration
+	// FailureBaseDelay and FailureMaxDelay bound the per-object exponential backoff after an
+	// error (MX 5xx or unreachable, API server errors). Defaults 1s and 5m.
+	FailureBaseDelay time.Duration
+	FailureMaxDelay  time.Duration
+}
+
+// withDefaults returns t with every zero field set to its default.
+func (t Timing) withDefaults() Timing {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.PollInterval, 3*time.Second)
+	def(&t.MaxPollInterval, time.Minute)
+	def(&t.RetryLaterInterval, 30*time.Minute)
+	def(&t.ResyncInterval, 12*time.Hour)
+	def(&t.AggregationThrottleWindow, 3*time.Hour)
+	def(&t.UnauthorizedRetryInterval, 15*time.Minute)
+	def(&t.RateLimitedRetryInterval, time.Minute)
+	def(&t.WaitingRetryInterval, 10*time.Minute)
+	def(&t.FailureBaseDelay, time.Second)
+	def(&t.FailureMaxDelay, 5*time.Minute)
+	return t
+}
+
+// rateLimiter is the per-object backoff after a reconcile error.
+func (t Timing) rateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
+	return workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](t.FailureBaseDelay, t.FailureMaxDelay)
+}
+
+// pollDelay is the wait before the next status read of a member MX has been working on for
+// elapsed: PollInterval at first, then half the elapsed time (so reads thin out geometrically),
+// capped at MaxPollInterval.
+func (t Timing) pollDelay(elapsed time.Duration) time.Duration {
+	return min(max(t.PollInterval, elapsed/2), max(t.MaxPollInterval, t.PollInterval))
+}
+
+// resyncDelay is ResyncInterval jittered by up to ±10% by a hash of uid, so objects created
+// together do not all resync together, and one object keeps the same schedule across restarts.
+func (t Timing) resyncDelay(uid types.UID) time.Duration {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(uid))
+	frac := float64(h.Sum64()%2001)/1000 - 1 // [-1, 1]
+	return t.ResyncInterval + time.Duration(frac*0.1*float64(t.ResyncInterval))
+}
+
+// memo is what a reconciler remembers between reconciles in this process: when each object is
+// due for its next MX read, and which objects MX told us (by webhook) have changed. Nothing here
+// is needed for correctness after a restart: the persisted status is the fallback.
+type memo struct {
+	mu       sync.Mutex
+	nextRead map[types.UID]time.Time
+	// hints counts the change notifications per object that no read has covered yet.
+	hints map[types.NamespacedName]uint64
+}
+
+func newMemo() *memo {
+	return &memo{nextRead: map[types.UID]time.Time{}, hints: map[types.NamespacedName]uint64{}}
+}
+
+// scheduleRead records when uid is next due for an MX read.
+func (m *memo) scheduleRead(uid types.UID, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.nextRead[uid] = at
+}
+
+// readAt returns when uid is due for its next MX read, if this process scheduled one.
+func (m *memo) readAt(uid types.UID) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := m.nextRead[uid]
+	return t, ok
+}
+
+// forget drops everything remembered about an object.
+func (m *memo) forget(uid types.UID, key types.NamespacedName) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.nextRead, uid)
+	delete(m.hints, key)
+}
+
+// hint records that MX reported a change of the object.
+func (m *memo) hint(key types.NamespacedName) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hints[key]++
+}
+
+// hinted returns how many changes MX reported for the object that no read has covered yet; 0
+// means none. Pass the value to readDone after a successful read.
+func (m *memo) hinted(key types.NamespacedName) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hints[key]
+}
+
+// readDone clears the hints a read covered: those counted (seen) before the read started.
+// Hints that arrived during the read stay.
+func (m *memo) readDone(key types.NamespacedName, seen uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if seen > 0 && m.hints[key] == seen {
+		delete(m.hints, key)
+	}
+}
