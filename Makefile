@@ -66,6 +66,10 @@ build: manifests generate fmt vet ## Build the manager binary into bin/manager.
 run: manifests generate fmt vet ## Run the manager against the cluster of the current kubeconfig.
 	go run . $(RUN_FLAGS)
 
+.PHONY: demo
+demo: ## Run the demo: control plane, MX sandbox and manager; DEMO_FLAGS=--exit-when-settled to exit once settled.
+	go run ./hack/demo $(DEMO_FLAGS)
+
 .PHONY: sandbox
 sandbox: ## Run the MX sandbox on 127.0.0.1:8089 with its control surface.
 	go run ./hack/mx-sandbox --addr 127.0.0.1:8089 --client-id demo-client --api-key demo-key --enable-control $(SANDBOX_FLAGS)

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+
+	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
+)
+
+// table prints the members: redrawn in place on a terminal, else one line per member whose row
+// changed.
+type table struct {
+	w         io.Writer
+	tty       bool
+	lastLines int
+	lastRows  map[string]string
+}
+
+func newTable(w io.Writer, tty bool) *table {
+	return &table{w: w, tty: tty, lastRows: map[string]string{}}
+}
+
+var tableHeader = []string{"NAME", "USER", "INSTITUTION", "STATUS", "READY", "ACCOUNTS", "MESSAGE"}
+
+func row(m mxv1alpha1.MXMember) []string {
+	ready := "Unknown"
+	if c := apimeta.FindStatusCondition(m.Status.Conditions, mxv1alpha1.ReadyCondition); c != nil {
+		ready = string(c.Status)
+	}
+	status := m.Status.ConnectionStatus
+	if status == "" {
+		status = "-"
+	}
+	return []string{m.Name, m.Spec.UserRef.Name, m.Spec.InstitutionCode, status, ready,
+		strconv.Itoa(int(m.Status.AccountCount)), truncate(readyMessage(m), 90)}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+func (t *table) render(members []mxv1alpha1.MXMember) {
+	if t.tty {
+		var b strings.Builder
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, strings.Join(tableHeader, "\t"))
+		for _, m := range members {
+			fmt.Fprintln(tw, strings.Join(row(m), "\t"))
+		}
+		tw.Flush()
+		fmt.Fprintf(&b, "updated %s\n", time.Now().Format("15:04:05"))
+		if t.lastLines > 0 {
+			fmt.Fprintf(t.w, "\033[%dA\033[J", t.lastLines)
+		}
+		fmt.Fprint(t.w, b.String())
+		t.lastLines = strings.Count(b.String(), "\n")
+		return
+	}
+	for _, m := range members {
+		line := strings.Join(row(m), " | ")
+		if t.lastRows[m.Name] == line {
+			continue
+		}
+		t.lastRows[m.Name] = line
+		fmt.Fprintf(t.w, "%s %s\n", time.Now().Format("15:04:05"), line)
+	}
+}
+
+// progress shows what the demo is doing while it starts: a line redrawn in place on a terminal
+// with the elapsed time, else plain lines.
+type progress struct {
+	w       io.Writer
+	tty     bool
+	started time.Time
+	current string
+	active  bool
+}
+
+func newProgress(w io.Writer, tty bool) *progress { return &progress{w: w, tty: tty} }
+
+// step starts a new step.
+func (p *progress) step(msg string) {
+	p.finishLine()
+	p.current, p.started, p.active = msg, time.Now(), true
+	if p.tty {
+		fmt.Fprintf(p.w, "• %s", msg)
+		return
+	}
+	fmt.Fprintf(p.w, "• %s\n", msg)
+}
+
+// detail reports progress inside the current step.
+func (p *progress) detail(msg string) {
+	if p.tty {
+		fmt.Fprintf(p.w, "\r\033[K• %s (%s): %s", p.current, time.Since(p.started).Round(time.Second), msg)
+		return
+	}
+	fmt.Fprintf(p.w, "  %s\n", msg)
+}
+
+func (p *progress) finishLine() {
+	if p.tty && p.active {
+		fmt.Fprintf(p.w, "\r\033[K✓ %s (%s)\n", p.current, time.Since(p.started).Round(100*time.Millisecond))
+	}
+	p.active = false
+}
+
+// done ends the last step.
+func (p *progress) done() { p.finishLine() }
