@@ -66,6 +66,30 @@ func toLua(L *lua.LState, v any) lua.LValue {
 	}
 }
 
+// judge returns what kstatus and health.lua make of obj.
+func judge(t *testing.T, obj runtime.Object) (status.Status, string, string) {
+	t.Helper()
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := status.Compute(&unstructured.Unstructured{Object: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Argo CD sees the object as JSON, so numbers arrive as float64.
+	data, err := json.Marshal(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asJSON map[string]any
+	if err := json.Unmarshal(data, &asJSON); err != nil {
+		t.Fatal(err)
+	}
+	health, msg := argoHealth(t, asJSON)
+	return res.Status, health, msg
+}
+
 func cond(typ string, s metav1.ConditionStatus, reason, msg string) metav1.Condition {
 	return metav1.Condition{Type: typ, Status: s, Reason: reason, Message: msg, LastTransitionTime: metav1.Now()}
 }
@@ -126,19 +150,8 @@ func TestArgoCDHealthAgreesWithKstatus(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.reason, func(t *testing.T) {
 			g := NewWithT(t)
-			u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(tc.obj)
-			g.Expect(err).NotTo(HaveOccurred())
-			// Argo CD sees the object as JSON, so numbers arrive as float64.
-			data, err := json.Marshal(u)
-			g.Expect(err).NotTo(HaveOccurred())
-			var asJSON map[string]any
-			g.Expect(json.Unmarshal(data, &asJSON)).To(Succeed())
-
-			res, err := status.Compute(&unstructured.Unstructured{Object: u})
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(res.Status).To(Equal(tc.kstatus), "kstatus")
-
-			health, _ := argoHealth(t, asJSON)
+			kstatus, health, _ := judge(t, tc.obj)
+			g.Expect(kstatus).To(Equal(tc.kstatus), "kstatus")
 			g.Expect(health).To(Equal(tc.argo), "Argo CD")
 		})
 	}
@@ -148,17 +161,8 @@ func TestArgoCDHealthAgreesWithKstatus(t *testing.T) {
 // purpose: kstatus has no signal and assumes Current; the Lua check waits (Progressing).
 func TestArgoCDHealthWaitsForTheFirstReport(t *testing.T) {
 	g := NewWithT(t)
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(member(1, 0))
-	g.Expect(err).NotTo(HaveOccurred())
-	data, err := json.Marshal(u)
-	g.Expect(err).NotTo(HaveOccurred())
-	var asJSON map[string]any
-	g.Expect(json.Unmarshal(data, &asJSON)).To(Succeed())
-
-	res, err := status.Compute(&unstructured.Unstructured{Object: u})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(res.Status).To(Equal(status.CurrentStatus))
-	health, msg := argoHealth(t, asJSON)
+	kstatus, health, msg := judge(t, member(1, 0))
+	g.Expect(kstatus).To(Equal(status.CurrentStatus))
 	g.Expect(health).To(Equal("Progressing"))
 	g.Expect(msg).To(Equal("Waiting for the operator to report"))
 }

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sort"
 	"time"
@@ -15,8 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
@@ -113,26 +108,14 @@ func apply(ctx context.Context, c client.Client, dir string) error {
 		return err
 	}
 	sort.Strings(files)
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-		for {
-			u := &unstructured.Unstructured{}
-			if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				return fmt.Errorf("%s: %w", filepath.Base(f), err)
-			}
-			if len(u.Object) == 0 {
-				continue
-			}
-			u.SetNamespace(demoNamespace)
-			if err := c.Create(ctx, u); err != nil {
-				return fmt.Errorf("%s: %s %s: %w", filepath.Base(f), u.GetKind(), u.GetName(), err)
-			}
+	objs, err := testenv.DecodeYAMLFiles(files)
+	if err != nil {
+		return err
+	}
+	for _, u := range objs {
+		u.SetNamespace(demoNamespace)
+		if err := c.Create(ctx, u); err != nil {
+			return fmt.Errorf("%s %s: %w", u.GetKind(), u.GetName(), err)
 		}
 	}
 	return nil

@@ -116,31 +116,14 @@ func (s ConnectionStatus) Known() bool {
 // unknown integer code decodes to its decimal text, which Class treats as
 // unknown.
 func (s *ConnectionStatus) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) == 0 || string(b) == "null" {
-		*s = StatusNone
-		return nil
-	}
-	text := string(b)
-	if b[0] == '"' {
-		if err := json.Unmarshal(b, &text); err != nil {
-			return err
+	name, err := decodeNameOrCode(b, "connection_status", func(code int) (string, bool) {
+		if code >= 0 && code < len(connectionStatusCodes) {
+			return string(connectionStatusCodes[code]), true
 		}
-	}
-	code, err := strconv.Atoi(text)
-	if err != nil {
-		if b[0] != '"' {
-			return fmt.Errorf("mx: connection_status: not a string or integer code")
-		}
-		*s = ConnectionStatus(text)
-		return nil
-	}
-	if code >= 0 && code < len(connectionStatusCodes) {
-		*s = connectionStatusCodes[code]
-		return nil
-	}
-	*s = ConnectionStatus(strconv.Itoa(code))
-	return nil
+		return "", false
+	})
+	*s = ConnectionStatus(name)
+	return err
 }
 
 // FieldType is the type of an MFA challenge or an institution credential
@@ -171,29 +154,37 @@ var fieldTypeCodes = map[int]FieldType{
 // UnmarshalJSON accepts a name, an integer code (also as a numeric string,
 // e.g. "0") or null. An unknown integer code decodes to its decimal text.
 func (t *FieldType) UnmarshalJSON(b []byte) error {
+	name, err := decodeNameOrCode(b, "field type", func(code int) (string, bool) {
+		name, ok := fieldTypeCodes[code]
+		return string(name), ok
+	})
+	*t = FieldType(name)
+	return err
+}
+
+// decodeNameOrCode decodes a value MX sends either as a name or as an integer code (also as a
+// numeric string). It returns "" for null, the name byCode knows for a code, the decimal text of
+// an unknown code, and any other string as it is.
+func decodeNameOrCode(b []byte, what string, byCode func(int) (string, bool)) (string, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || string(b) == "null" {
-		*t = ""
-		return nil
+		return "", nil
 	}
 	text := string(b)
 	if b[0] == '"' {
 		if err := json.Unmarshal(b, &text); err != nil {
-			return err
+			return "", err
 		}
 	}
 	code, err := strconv.Atoi(text)
 	if err != nil {
 		if b[0] != '"' {
-			return fmt.Errorf("mx: field type: not a string or integer code")
+			return "", fmt.Errorf("mx: %s: not a string or integer code", what)
 		}
-		*t = FieldType(text)
-		return nil
+		return text, nil
 	}
-	if name, ok := fieldTypeCodes[code]; ok {
-		*t = name
-		return nil
+	if name, ok := byCode(code); ok {
+		return name, nil
 	}
-	*t = FieldType(strconv.Itoa(code))
-	return nil
+	return strconv.Itoa(code), nil
 }
