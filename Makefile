@@ -48,6 +48,11 @@ envtest: ## Make kube-apiserver, etcd and kubectl available (download, else buil
 test: manifests generate fmt vet ## Regenerate, vet and run every test (unit and envtest).
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./... -race -count=1 $(GOTEST_FLAGS)
 
+.PHONY: bench
+bench: ## Run the benchmarks (client against the sandbox; members converged by the real manager) and write bin/bench.txt.
+	@mkdir -p $(LOCALBIN)
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./... | tee $(LOCALBIN)/bench.txt
+
 .PHONY: verify
 verify: manifests generate fmt ## Regenerate everything and fail if the tree changed.
 	go mod tidy
