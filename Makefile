@@ -25,8 +25,9 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate the CRDs and the RBAC role from the kubebuilder markers.
+manifests: ## Generate the CRDs (descriptions re-flowed for kubectl explain) and the RBAC role from the markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	go run ./hack/crd-descriptions config/crd/bases/*.yaml
 
 .PHONY: generate
 generate: ## Generate the deepcopy code.

@@ -256,7 +256,7 @@ type MXMemberStatus struct {
 	// +optional
 	LastHandledAggregateAt string `json:"lastHandledAggregateAt,omitempty"`
 
-	// conditions: Ready, and Reconciling / Stalled while they are True.
+	// conditions: Ready, and Reconciling / Stalled / Suspended while they are True.
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge

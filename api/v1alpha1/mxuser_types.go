@@ -71,7 +71,7 @@ type MXUserStatus struct {
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 
-	// conditions: Ready, and Reconciling / Stalled while they are True.
+	// conditions: Ready, and Reconciling / Stalled / Suspended while they are True.
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge
