@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -103,6 +105,93 @@ func TestDemoStopsCleanlyOnCtrlC(t *testing.T) {
 	g.Expect(cmd.Wait()).To(Succeed())
 	g.Expect(out.String()).To(ContainSubstring("Cleaned up."))
 	g.Expect(workDirOf(g, out.String())).NotTo(BeADirectory())
+}
+
+func TestDemoHardStopsOnASecondCtrlC(t *testing.T) {
+	g := NewWithT(t)
+	bin := buildDemo(t)
+	cmd := exec.Command(bin)
+	stdout, err := cmd.StdoutPipe()
+	g.Expect(err).NotTo(HaveOccurred())
+	cmd.Stderr = cmd.Stdout
+	g.Expect(cmd.Start()).To(Succeed())
+
+	var out strings.Builder
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	waitFor := func(text string) {
+		t.Helper()
+		timeout := time.After(3 * time.Minute)
+		for {
+			select {
+			case line, ok := <-lines:
+				if !ok {
+					t.Fatalf("the demo ended before printing %q:\n%s", text, out.String())
+				}
+				out.WriteString(line + "\n")
+				if strings.Contains(line, text) {
+					return
+				}
+			case <-timeout:
+				_ = cmd.Process.Kill()
+				t.Fatalf("the demo did not print %q:\n%s", text, out.String())
+			}
+		}
+	}
+	waitFor("Press Ctrl-C to stop")
+	children := childrenOf(cmd.Process.Pid)
+	g.Expect(len(children)).To(BeNumerically(">=", 3), "the manager, kube-apiserver and etcd run under the demo")
+
+	g.Expect(cmd.Process.Signal(syscall.SIGINT)).To(Succeed())
+	waitFor("Stopping the manager")
+	g.Expect(cmd.Process.Signal(syscall.SIGINT)).To(Succeed())
+	for range lines {
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	g.Expect(errors.As(err, &exit)).To(BeTrue(), "a hard stop exits non-zero")
+	g.Expect(exit.ExitCode()).To(Equal(130))
+	g.Expect(workDirOf(g, out.String())).NotTo(BeADirectory())
+	for _, pid := range children {
+		g.Eventually(func() bool { return processGone(pid) }, 30*time.Second).Should(BeTrue(), "child %d is gone", pid)
+	}
+}
+
+// childrenOf returns the pids whose parent is pid, read from /proc.
+func childrenOf(pid int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
+}
+
+// processGone reports whether pid no longer runs (gone, or a zombie waiting to be reaped).
+func processGone(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return true
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	return len(fields) > 0 && fields[0] == "Z"
 }
 
 func TestDemoNamesTheComponentThatFailedToStart(t *testing.T) {

@@ -34,13 +34,12 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
-		// A second Ctrl-C while cleaning up: stop waiting. Children that share the terminal's
-		// process group received the same signal; the work directory is removed by run's defer
-		// on the normal path, and here explicitly.
+		// A second Ctrl-C while cleaning up: stop waiting, kill every child process and remove
+		// every directory the demo and its control plane made.
 		<-ctx.Done()
-		stop()
 		again := make(chan os.Signal, 1)
 		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		stop()
 		<-again
 		fmt.Fprintln(os.Stderr, "\ndemo: interrupted again, exiting without waiting for cleanup")
 		forceCleanup()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,23 +41,57 @@ type options struct {
 // errNotSettled is returned when --exit-when-settled timed out before every member settled.
 var errNotSettled = errors.New("not every demo member reached its expected state")
 
-// The work directory and the manager process, for forceCleanup on a second Ctrl-C.
+// The directories the demo and its control plane created, for forceCleanup on a second Ctrl-C.
 var (
 	cleanupMu   sync.Mutex
-	cleanupDir  string
-	cleanupProc *os.Process
+	cleanupDirs []string
 )
 
-// forceCleanup kills the manager and removes the work directory without waiting.
+// forceCleanup is the hard stop: it kills every child process (the manager, kube-apiserver,
+// etcd, a build in progress) and removes the work directory and the control plane's directories,
+// without waiting for anything to shut down gracefully.
 func forceCleanup() {
 	cleanupMu.Lock()
 	defer cleanupMu.Unlock()
-	if cleanupProc != nil {
-		_ = cleanupProc.Kill()
+	for _, pid := range childPIDs() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	if cleanupDir != "" {
-		_ = os.RemoveAll(cleanupDir)
+	for _, dir := range cleanupDirs {
+		_ = os.RemoveAll(dir)
 	}
+}
+
+// childPIDs returns the processes whose parent is this one, read from /proc.
+func childPIDs() []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The parent pid is the second field after the command name, which is in parentheses.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(self) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// removeOnForce registers directories forceCleanup removes.
+func removeOnForce(dirs ...string) {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	cleanupDirs = append(cleanupDirs, dirs...)
 }
 
 // stack is what the demo started; stop tears it down in reverse order.
@@ -91,9 +127,7 @@ func start(ctx context.Context, opts options, p *progress) (s *stack, retErr err
 		return nil, err
 	}
 	s = &stack{work: work, kubeconfig: filepath.Join(work, "kubeconfig"), managerLog: filepath.Join(work, "manager.log")}
-	cleanupMu.Lock()
-	cleanupDir = work
-	cleanupMu.Unlock()
+	removeOnForce(work)
 	defer func() {
 		if retErr != nil {
 			s.stop()
@@ -121,6 +155,7 @@ func start(ctx context.Context, opts options, p *progress) (s *stack, retErr err
 	if _, err := s.env.Start(); err != nil {
 		return s, component("the control plane (kube-apiserver and etcd)", err)
 	}
+	removeOnForce(s.env.ControlPlane.APIServer.CertDir, s.env.ControlPlane.Etcd.DataDir)
 	admin, err := s.env.AddUser(envtest.User{Name: "demo-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
 		return s, component("the control plane", err)
@@ -196,9 +231,6 @@ func (s *stack) startManager(ctx context.Context, apiKey, webhookAddr, webhookPa
 		logFile.Close()
 		return err
 	}
-	cleanupMu.Lock()
-	cleanupProc = s.manager.Process
-	cleanupMu.Unlock()
 	s.managerEnd = make(chan error, 1)
 	go func() { s.managerEnd <- s.manager.Wait(); logFile.Close() }()
 
@@ -249,9 +281,6 @@ func (s *stack) stop() {
 		_ = s.env.Stop()
 	}
 	_ = os.RemoveAll(s.work)
-	cleanupMu.Lock()
-	cleanupDir, cleanupProc = "", nil
-	cleanupMu.Unlock()
 }
 
 // envtestAssets returns KUBEBUILDER_ASSETS when set, and otherwise runs hack/setup-envtest.sh,
