@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/term"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
@@ -41,11 +43,22 @@ func row(m mxv1alpha1.MXMember) []string {
 		strconv.Itoa(int(m.Status.AccountCount)), truncate(readyMessage(m), 90)}
 }
 
+// truncate cuts s to at most n runes, marking the cut with an ellipsis.
 func truncate(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n || n < 1 {
 		return s
 	}
-	return s[:n-1] + "…"
+	return string(r[:n-1]) + "…"
+}
+
+// terminalWidth is the width of the terminal on stdout, or 0 when unknown.
+func terminalWidth() int {
+	w, _, err := term.GetSize(int(os.Stdout.Fd()))
+	if err != nil {
+		return 0
+	}
+	return w
 }
 
 func (t *table) render(members []mxv1alpha1.MXMember) {
@@ -58,11 +71,19 @@ func (t *table) render(members []mxv1alpha1.MXMember) {
 		}
 		tw.Flush()
 		fmt.Fprintf(&b, "updated %s\n", time.Now().Format("15:04:05"))
+		// Every row fits the terminal's width, so the cursor moves back over exactly the lines
+		// printed last time.
+		lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+		if width := terminalWidth(); width > 0 {
+			for i := range lines {
+				lines[i] = truncate(lines[i], width)
+			}
+		}
 		if t.lastLines > 0 {
 			fmt.Fprintf(t.w, "\033[%dA\033[J", t.lastLines)
 		}
-		fmt.Fprint(t.w, b.String())
-		t.lastLines = strings.Count(b.String(), "\n")
+		fmt.Fprintln(t.w, strings.Join(lines, "\n"))
+		t.lastLines = len(lines)
 		return
 	}
 	for _, m := range members {
