@@ -35,6 +35,10 @@ func freeAddr(g Gomega) string {
 // API server and the MX sandbox: it reads the MX credentials and the webhook receiver's
 // credentials from Secrets, serves the receiver, records MX metrics and reconciles a member to
 // Ready.
+//
+// controller-runtime allows one controller of a name per process, so this test (like the
+// manager) runs once per process: `go test -count=2` fails its second run with "controller with
+// name mxuser already exists".
 func TestRunWithConfig(t *testing.T) {
 	g := NewWithT(t)
 	env, err := testenv.New()
