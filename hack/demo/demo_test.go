@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -145,7 +144,7 @@ func TestDemoHardStopsOnASecondCtrlC(t *testing.T) {
 		}
 	}
 	waitFor("Press Ctrl-C to stop")
-	children := childrenOf(cmd.Process.Pid)
+	children := childPIDs(cmd.Process.Pid)
 	g.Expect(len(children)).To(BeNumerically(">=", 3), "the manager, kube-apiserver and etcd run under the demo")
 
 	g.Expect(cmd.Process.Signal(syscall.SIGINT)).To(Succeed())
@@ -163,35 +162,10 @@ func TestDemoHardStopsOnASecondCtrlC(t *testing.T) {
 	}
 }
 
-// childrenOf returns the pids whose parent is pid, read from /proc.
-func childrenOf(pid int) []int {
-	var out []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
-			out = append(out, child)
-		}
-	}
-	return out
-}
-
 // processGone reports whether pid no longer runs (gone, or a zombie waiting to be reaped).
 func processGone(pid int) bool {
-	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
-	if err != nil {
-		return true
-	}
-	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	return len(fields) > 0 && fields[0] == "Z"
+	state, _, ok := procStat(pid)
+	return !ok || state == "Z"
 }
 
 func TestDemoNamesTheComponentThatFailedToStart(t *testing.T) {

@@ -53,7 +53,7 @@ var (
 func forceCleanup() {
 	cleanupMu.Lock()
 	defer cleanupMu.Unlock()
-	for _, pid := range childPIDs() {
+	for _, pid := range childPIDs(os.Getpid()) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	for _, dir := range cleanupDirs {
@@ -61,30 +61,39 @@ func forceCleanup() {
 	}
 }
 
-// childPIDs returns the processes whose parent is this one, read from /proc.
-func childPIDs() []int {
+// childPIDs returns the processes whose parent is parent, read from /proc.
+func childPIDs(parent int) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	self := os.Getpid()
 	var pids []int
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// The parent pid is the second field after the command name, which is in parentheses.
-		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(self) {
+		if _, ppid, ok := procStat(pid); ok && ppid == parent {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// procStat returns the state letter (R, S, Z…) and the parent pid of pid from /proc/<pid>/stat;
+// ok is false when the process does not exist.
+func procStat(pid int) (state string, ppid int, ok bool) {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return "", 0, false
+	}
+	// The fields after the command name, which is in parentheses and may contain spaces.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 2 {
+		return "", 0, false
+	}
+	ppid, err = strconv.Atoi(fields[1])
+	return fields[0], ppid, err == nil
 }
 
 // removeOnForce registers directories forceCleanup removes.
