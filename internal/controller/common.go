@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -134,6 +135,19 @@ func conflictRequeue(err error) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: time.Second}, nil
 	}
 	return ctrl.Result{}, err
+}
+
+// patchStatus writes obj's status once, as a merge patch against the status read at the start
+// (base), and only when it changed. status returns a pointer to an object's status. The patch
+// is computed from a copy of obj carrying base's status, so changes to metadata made during the
+// reconcile (a removed finalizer, a new resourceVersion) never leak into it.
+func patchStatus[O client.Object, S any](ctx context.Context, c client.Client, base, obj O, status func(O) *S) error {
+	if equality.Semantic.DeepEqual(*status(base), *status(obj)) {
+		return nil
+	}
+	from := obj.DeepCopyObject().(O)
+	*status(from) = *status(base)
+	return client.IgnoreNotFound(c.Status().Patch(ctx, obj, client.MergeFrom(from)))
 }
 
 // finished reports whether a reconcile that returned err is finished with this generation: it

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -177,18 +176,13 @@ func (r *MXMemberReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	return r.reconcileNormal(ctx, s)
 }
 
-// patchStatus writes the status once, with a merge patch from the object read at the start, and
-// only when it changed. observedGeneration advances only when the reconcile finished.
+// patchStatus advances observedGeneration when the reconcile finished and writes the status once
+// (see the package-level patchStatus).
 func (r *MXMemberReconciler) patchStatus(ctx context.Context, base, member *mxv1alpha1.MXMember, reconcileErr error) error {
 	if finished(reconcileErr) {
 		member.Status.ObservedGeneration = member.Generation
 	}
-	if equality.Semantic.DeepEqual(base.Status, member.Status) {
-		return nil
-	}
-	from := member.DeepCopy()
-	from.Status = base.Status
-	return client.IgnoreNotFound(r.Status().Patch(ctx, member, client.MergeFrom(from)))
+	return patchStatus(ctx, r.Client, base, member, func(o *mxv1alpha1.MXMember) *mxv1alpha1.MXMemberStatus { return &o.Status })
 }
 
 // reconcileNormal runs the phases of a member that is not being deleted, in order, and stops at

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
@@ -113,18 +112,13 @@ func (r *MXUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	return r.reconcileNormal(ctx, s)
 }
 
-// patchStatus writes the status once, with a merge patch from the object read at the start, and
-// only when it changed. observedGeneration advances only when the reconcile finished.
+// patchStatus advances observedGeneration when the reconcile finished and writes the status once
+// (see the package-level patchStatus).
 func (r *MXUserReconciler) patchStatus(ctx context.Context, base, user *mxv1alpha1.MXUser, reconcileErr error) error {
 	if finished(reconcileErr) {
 		user.Status.ObservedGeneration = user.Generation
 	}
-	if equality.Semantic.DeepEqual(base.Status, user.Status) {
-		return nil
-	}
-	from := user.DeepCopy()
-	from.Status = base.Status
-	return client.IgnoreNotFound(r.Status().Patch(ctx, user, client.MergeFrom(from)))
+	return patchStatus(ctx, r.Client, base, user, func(o *mxv1alpha1.MXUser) *mxv1alpha1.MXUserStatus { return &o.Status })
 }
 
 // reconcileNormal runs the phases of a user that is not being deleted, in order, and stops at the
