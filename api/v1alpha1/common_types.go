@@ -31,6 +31,10 @@ const (
 	// AggregateRequestedAtAnnotation asks MX for a foreground aggregation of an MXMember now.
 	// Inside MX's throttle window the operator does not call MX and reports when it will be allowed.
 	AggregateRequestedAtAnnotation = "mx.mxoperator.dev/aggregate-requested-at"
+	// ConfirmDeleteUnmanagedMembersAnnotation, set to "true" on an MXUser being deleted, confirms
+	// that MX may delete the user together with members no MXMember manages (listed in its
+	// UnmanagedMembers condition).
+	ConfirmDeleteUnmanagedMembersAnnotation = "mx.mxoperator.dev/confirm-delete-unmanaged-members"
 )
 
 // Finalizer is the finalizer the operator puts on MXUser and MXMember objects so that it can

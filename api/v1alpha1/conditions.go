@@ -53,6 +53,10 @@ const (
 	// ReasonGoneInMX: the MX object recorded in status no longer exists in MX. The operator does
 	// not re-create it unless asked to (see the reconcile-requested-at annotation).
 	ReasonGoneInMX = "GoneInMX"
+	// ReasonAlreadyManaged: another MXUser or MXMember in the cluster already manages the MX
+	// object with this partner id (or guid); the message names it. This object makes no MX
+	// writes, and deleting it never touches the other's MX object.
+	ReasonAlreadyManaged = "AlreadyManaged"
 )
 
 // Condition reasons specific to MXUser.
@@ -60,6 +64,10 @@ const (
 	// ReasonMembersRemaining: the MXUser is being deleted but MXMembers still reference it; the
 	// operator waits for them to be deleted first.
 	ReasonMembersRemaining = "MembersRemaining"
+	// ReasonUnmanagedMembers: the MXUser is being deleted with deletionPolicy Delete, and MX
+	// holds members that no MXMember manages; deleting the user would delete them too. The
+	// operator waits for the ConfirmDeleteUnmanagedMembersAnnotation (or deletionPolicy Orphan).
+	ReasonUnmanagedMembers = "UnmanagedMembers"
 )
 
 // Condition reasons specific to MXMember. When MX reports a connection status that needs the end

@@ -41,9 +41,11 @@ type MXMemberSpec struct {
 	// +optional
 	OAuth bool `json:"oauth,omitempty"`
 
-	// id is the partner id sent to MX as the member's `id`. Optional and immutable once set;
-	// when empty the operator derives a stable one from its --partner-id-prefix, the namespace and
-	// the name, and records it in status.id.
+	// id is the partner id sent to MX as the member's `id`, unique across all members of all
+	// users of your MX client. Optional and immutable once set; when empty the operator derives
+	// <prefix>:<namespace>/<name> from its --partner-id-prefix and records it in status.id. A
+	// member whose partner id another MXMember already claims is Stalled (AlreadyManaged) and
+	// never touches that MX member.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._:@/-]*$`
@@ -171,9 +173,26 @@ type MXMemberStatus struct {
 	// +optional
 	UserGUID string `json:"userGUID,omitempty"`
 
-	// observedGeneration is the metadata.generation the last successful reconcile acted on.
+	// observedGeneration is the metadata.generation this status describes: the spec of that
+	// generation has been applied in MX (see appliedSettings), or the member is Stalled on
+	// something that generation cannot get past. It stays behind while the operator waits on the
+	// MXUser, a retry or MX's rate limit.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// appliedSettings identifies the member settings MX has acknowledged: a hash of the partner
+	// id, metadata and background-aggregation flag last sent (or created with). The operator
+	// sends the settings whenever the hash of the spec's differs, whatever interrupted the last
+	// attempt.
+	// +optional
+	AppliedSettings string `json:"appliedSettings,omitempty"`
+
+	// appliedCredentials identifies the credentials MX has acknowledged: an HMAC of the
+	// credential values keyed with a secret of the operator's (never the values, and not
+	// brute-forceable by readers of this object). Credentials are sent when the Secret's data
+	// has a different fingerprint; a change of its labels or annotations costs no MX call.
+	// +optional
+	AppliedCredentials string `json:"appliedCredentials,omitempty"`
 
 	// connectionStatus is MX's connection_status of the member, for example CONNECTED,
 	// CHALLENGED or DENIED.
@@ -225,8 +244,8 @@ type MXMemberStatus struct {
 	// +optional
 	AccountsAsOf *metav1.Time `json:"accountsAsOf,omitempty"`
 
-	// credentialsRevision identifies the version of the credentials Secret last sent to MX (its
-	// resourceVersion, never its content).
+	// credentialsRevision is the resourceVersion of the credentials Secret the operator last
+	// compared with appliedCredentials (never its content).
 	// +optional
 	CredentialsRevision string `json:"credentialsRevision,omitempty"`
 
@@ -234,6 +253,11 @@ type MXMemberStatus struct {
 	// challenges is answered once.
 	// +optional
 	AnsweredChallenges string `json:"answeredChallenges,omitempty"`
+
+	// answersRevision is the resourceVersion of the MFA answers Secret when MX rejected an
+	// answer (REJECTED); a newer version asks MX for a new aggregation, and so new challenges.
+	// +optional
+	AnswersRevision string `json:"answersRevision,omitempty"`
 
 	// nextAggregationAllowedAt is when MX's throttle window lets a requested aggregation run,
 	// set while a requested aggregation waits for it.

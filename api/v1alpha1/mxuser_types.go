@@ -8,10 +8,11 @@ import (
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)",message="id is immutable once set; create a new MXUser to use another partner id"
 type MXUserSpec struct {
 	// id is the partner id sent to MX as the user's `id`: your own identifier for this user,
-	// unique within your MX client. Optional and immutable once set. When empty, the operator
-	// derives a stable id from its --partner-id-prefix, the namespace and the name, and records it
-	// in status.id. The operator finds an existing MX user by this id before creating one, so it
-	// never creates a duplicate.
+	// unique within your MX client. Optional and immutable once set; setting it on a user that
+	// already exists sends the new id to MX. When empty, the operator derives
+	// <prefix>:<namespace>/<name> from its --partner-id-prefix (unique for every namespace and
+	// name, and for every prefix) and records it in status.id. A user whose partner id another
+	// MXUser already claims is Stalled (AlreadyManaged) and never touches that MX user.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._:@/-]*$`
@@ -56,9 +57,18 @@ type MXUserStatus struct {
 	// +optional
 	ID string `json:"id,omitempty"`
 
-	// observedGeneration is the metadata.generation the last successful reconcile acted on.
+	// observedGeneration is the metadata.generation this status describes: the spec of that
+	// generation has been applied in MX (see appliedSettings), or the user is Stalled on
+	// something that generation cannot get past. It stays behind while the operator waits on a
+	// retry or MX's rate limit.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// appliedSettings identifies the user settings MX has acknowledged: a hash of the partner
+	// id, email, metadata and disabled flag last sent (or created with). The operator sends the
+	// spec whenever its hash differs, not only on the resync.
+	// +optional
+	AppliedSettings string `json:"appliedSettings,omitempty"`
 
 	// lastReadAt is when the operator last received the user from MX (a create, read or update
 	// response). The operator re-reads a user it has in sync only on a long, jittered interval

@@ -94,3 +94,12 @@ func reconcilingSince(conds []metav1.Condition) (time.Time, bool) {
 	}
 	return c.LastTransitionTime.Time, true
 }
+
+// stalledSince returns when Stalled last became True with reason, or false when it is not.
+func stalledSince(conds []metav1.Condition, reason string) (time.Time, bool) {
+	c := meta.FindStatusCondition(conds, mxv1alpha1.StalledCondition)
+	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != reason {
+		return time.Time{}, false
+	}
+	return c.LastTransitionTime.Time, true
+}

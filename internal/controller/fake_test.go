@@ -39,6 +39,7 @@ type fakeMX struct {
 	listInstitutionCredentials func(code string) ([]mx.CredentialField, error)
 	createMember               func(userGUID string, req mx.CreateMemberRequest) (*mx.Member, bool, error)
 	findMemberByID             func(userGUID, id string) (*mx.Member, error)
+	listMembers                func(userGUID string) ([]mx.Member, error)
 	getMember                  func(userGUID, guid string) (*mx.Member, error)
 	getMemberStatus            func(userGUID, guid string) (*mx.MemberStatus, error)
 	updateMember               func(userGUID, guid string, req mx.UpdateMemberRequest) (*mx.Member, error)
@@ -130,6 +131,14 @@ func (f *fakeMX) FindMemberByID(_ context.Context, userGUID, id string) (*mx.Mem
 		return nil, errUnexpectedCall
 	}
 	return f.findMemberByID(userGUID, id)
+}
+
+func (f *fakeMX) ListMembers(_ context.Context, userGUID string) ([]mx.Member, error) {
+	f.record("ListMembers")
+	if f.listMembers == nil {
+		return nil, errUnexpectedCall
+	}
+	return f.listMembers(userGUID)
 }
 
 func (f *fakeMX) GetMember(_ context.Context, userGUID, guid string) (*mx.Member, error) {
@@ -252,7 +261,16 @@ func newFakeClient(objs ...client.Object) client.Client {
 		WithStatusSubresource(&mxv1alpha1.MXUser{}, &mxv1alpha1.MXMember{}).
 		WithIndex(&mxv1alpha1.MXMember{}, indexMemberUser, memberUserIndex).
 		WithIndex(&mxv1alpha1.MXMember{}, indexMemberSecrets, memberSecretsIndex).
-		WithIndex(&mxv1alpha1.MXMember{}, indexMemberGUID, memberGUIDIndex).
+		WithIndex(&mxv1alpha1.MXMember{}, indexGUID, func(o client.Object) []string { return nonEmpty(o.(*mxv1alpha1.MXMember).Status.GUID) }).
+		WithIndex(&mxv1alpha1.MXMember{}, indexPartnerID, func(o client.Object) []string {
+			m := o.(*mxv1alpha1.MXMember)
+			return []string{effectivePartnerID(m.Spec.ID, m.Status.ID, "", m.Namespace, m.Name)}
+		}).
+		WithIndex(&mxv1alpha1.MXUser{}, indexGUID, func(o client.Object) []string { return nonEmpty(o.(*mxv1alpha1.MXUser).Status.GUID) }).
+		WithIndex(&mxv1alpha1.MXUser{}, indexPartnerID, func(o client.Object) []string {
+			u := o.(*mxv1alpha1.MXUser)
+			return []string{effectivePartnerID(u.Spec.ID, u.Status.ID, "", u.Namespace, u.Name)}
+		}).
 		Build()
 }
 
@@ -263,8 +281,9 @@ func readyUser() *mxv1alpha1.MXUser {
 		Spec:       mxv1alpha1.MXUserSpec{Email: "alice@example.com"},
 	}
 	u.Status.GUID = testUserGUID
-	u.Status.ID = "mxop-team-a-alice"
+	u.Status.ID = "mxop:team-a/alice"
 	u.Status.ObservedGeneration = 1
+	u.Status.AppliedSettings = settingsHash(desiredUserSettings(u.Spec, u.Status.ID))
 	u.Status.LastReadAt = statusTime(testNow.Add(-time.Hour))
 	setReady(&u.Status.Conditions, 1, testNow.Add(-time.Hour), mxv1alpha1.ReasonSucceeded, "ok")
 	return u
@@ -305,8 +324,10 @@ func newMember() *mxv1alpha1.MXMember {
 func existingMember(status mx.ConnectionStatus, rev string) *mxv1alpha1.MXMember {
 	m := newMember()
 	st := &m.Status
-	st.GUID, st.ID, st.UserGUID = testMemberGUID, "mxop-team-a-alice-bank", testUserGUID
+	st.GUID, st.ID, st.UserGUID = testMemberGUID, "mxop:team-a/alice-bank", testUserGUID
 	st.ObservedGeneration = 1
+	st.AppliedSettings = settingsHash(desiredMemberSettings(m.Spec, st.ID))
+	st.AppliedCredentials = credentialsFingerprint(testFingerprintKey, []mx.CredentialValue{{GUID: "CRD-user", Value: "mxuser"}, {GUID: "CRD-pass", Value: "pw"}})
 	st.ConnectionStatus = string(status)
 	st.CredentialsRevision = rev
 	st.LastReadAt = statusTime(testNow.Add(-time.Hour))
@@ -330,28 +351,36 @@ func connectedMember(rev string) *mxv1alpha1.MXMember {
 func mxMember(status mx.ConnectionStatus, aggregating bool) *mx.Member {
 	agg := testNow
 	return &mx.Member{
-		GUID: testMemberGUID, ID: "mxop-team-a-alice-bank", UserGUID: testUserGUID, InstitutionCode: "mxbank",
+		GUID: testMemberGUID, ID: "mxop:team-a/alice-bank", UserGUID: testUserGUID, InstitutionCode: "mxbank",
 		ConnectionStatus: status, ConnectionStatusMessage: "MX says " + string(status) + ".",
 		IsBeingAggregated: aggregating, AggregatedAt: &agg,
 	}
 }
 
+// testFingerprintKey keys the credentials fingerprints in unit tests.
+var testFingerprintKey = []byte("unit-test-fingerprint-key")
+
 // newMemberReconciler returns a member reconciler on c and f at testNow with unit-test timing.
 func newMemberReconciler(c client.Client, f *fakeMX) (*MXMemberReconciler, *events.FakeRecorder) {
 	rec := events.NewFakeRecorder(100)
-	return &MXMemberReconciler{
-		Client:    c,
-		APIReader: c,
-		MX:        f,
-		Recorder:  rec,
-		Now:       func() time.Time { return testNow },
-	}, rec
+	r := &MXMemberReconciler{
+		Client:         c,
+		APIReader:      c,
+		MX:             f,
+		Recorder:       rec,
+		FingerprintKey: testFingerprintKey,
+		Now:            func() time.Time { return testNow },
+	}
+	r.setDefaults()
+	return r, rec
 }
 
 // newUserReconciler returns a user reconciler on c and f at testNow.
 func newUserReconciler(c client.Client, f *fakeMX) (*MXUserReconciler, *events.FakeRecorder) {
 	rec := events.NewFakeRecorder(100)
-	return &MXUserReconciler{Client: c, MX: f, Recorder: rec, Now: func() time.Time { return testNow }}, rec
+	r := &MXUserReconciler{Client: c, MX: f, Recorder: rec, Now: func() time.Time { return testNow }}
+	r.setDefaults()
+	return r, rec
 }
 
 // drain returns the events recorded so far.

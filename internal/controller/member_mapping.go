@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -156,64 +155,4 @@ func accountSummaries(accts []mx.Account) ([]mxv1alpha1.AccountSummary, int32, b
 func lastFour(number string) string {
 	r := []rune(number)
 	return string(r[max(len(r)-4, 0):])
-}
-
-// camelStatus turns an MX connection status into a condition reason: DENIED → Denied.
-func camelStatus(s mx.ConnectionStatus) string {
-	var b strings.Builder
-	for _, part := range strings.Split(strings.ToLower(string(s)), "_") {
-		if part == "" {
-			continue
-		}
-		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-	}
-	if b.Len() == 0 || !isLetter(b.String()[0]) {
-		return mxv1alpha1.ReasonRetryLater
-	}
-	return b.String()
-}
-
-func isLetter(c byte) bool { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') }
-
-// statusMessage returns MX's end-user message for the member, or a neutral description when MX
-// sent none, as one sentence ending with a period.
-func statusMessage(m *mxv1alpha1.MXMember) string {
-	msg := strings.TrimSpace(m.Status.ConnectionStatusMessage)
-	if msg == "" {
-		return fmt.Sprintf("MX reports the connection status %s.", m.Status.ConnectionStatus)
-	}
-	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "!") && !strings.HasSuffix(msg, "?") {
-		msg += "."
-	}
-	return msg
-}
-
-// endUserAdvice says what a person has to do for a member in a status that needs the end user or
-// is terminal.
-func endUserAdvice(m *mxv1alpha1.MXMember, s mx.ConnectionStatus) string {
-	secret := "the credentials Secret"
-	if ref := m.Spec.CredentialsSecretRef; ref != nil {
-		secret = fmt.Sprintf("Secret %q", ref.Name)
-	}
-	aggregate := fmt.Sprintf("set the annotation %s to a new value", mxv1alpha1.AggregateRequestedAtAnnotation)
-	switch s {
-	case mx.StatusDenied, mx.StatusPrevented, mx.StatusImpaired, mx.StatusImported:
-		return fmt.Sprintf("Put the end user's correct credentials into %s; the operator sends them to MX when the Secret changes.", secret)
-	case mx.StatusChallenged:
-		if m.Spec.MFA == nil || m.Spec.MFA.AnswersSecretRef == nil {
-			return "Set spec.mfa.answersSecretRef to a Secret whose keys are the guids in status.challenges and whose values are the answers."
-		}
-		return fmt.Sprintf("Write the answers into Secret %q, one key per guid in status.challenges; the operator answers once every challenge has one.", m.Spec.MFA.AnswersSecretRef.Name)
-	case mx.StatusRejected, mx.StatusExpired:
-		return fmt.Sprintf("To try again, %s (MX then asks new challenges) or update %s.", aggregate, secret)
-	case mx.StatusLocked, mx.StatusImpeded:
-		return fmt.Sprintf("The end user must act on the institution's website; then %s.", aggregate)
-	case mx.StatusPending:
-		return "The end user must open status.oauthWindowURI and authorise the connection at the institution."
-	case mx.StatusDisabled:
-		return "Aggregation is disabled for this member in MX; MX support can enable it again."
-	case mx.StatusDiscontinued, mx.StatusClosed:
-		return "MX will not aggregate this member again; delete this MXMember."
-	}
-	return fmt.Sprintf("The end user must act; then %s.", aggregate)
 }

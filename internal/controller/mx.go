@@ -16,15 +16,18 @@ type UserAPI interface {
 	// FindUserByID returns the user whose partner id is exactly id, or an error for which
 	// mx.IsNotFound is true when there is none. It resolves a create whose outcome is unknown.
 	FindUserByID(ctx context.Context, id string) (*mx.User, error)
-	// CreateUser creates a user. It is not idempotent: after an mx.IsRetryable error the user may
-	// exist, so the caller looks it up with FindUserByID before creating again. A user with the
-	// same partner id is mx.IsConflict.
+	// CreateUser creates a user. It is not idempotent: after an mx.IsRetryable error (including
+	// an answer that could not be decoded) the user may exist, so the caller looks it up with
+	// FindUserByID before creating again. A user with the same partner id is mx.IsConflict.
 	CreateUser(ctx context.Context, req mx.CreateUserRequest) (*mx.User, error)
 	// GetUser reads a user by guid; a user that is gone is mx.IsNotFound.
 	GetUser(ctx context.Context, userGUID string) (*mx.User, error)
 	// UpdateUser changes the fields set in req and returns the user; a user that is gone is
 	// mx.IsNotFound.
 	UpdateUser(ctx context.Context, userGUID string, req mx.UpdateUserRequest) (*mx.User, error)
+	// ListMembers returns every member of the user (all pages); a user that is gone is
+	// mx.IsNotFound. Deleting a user looks for members no MXMember manages.
+	ListMembers(ctx context.Context, userGUID string) ([]mx.Member, error)
 	// DeleteUser deletes a user and all its members; a user that is already gone is
 	// mx.IsNotFound, which deleting callers treat as done.
 	DeleteUser(ctx context.Context, userGUID string) error
@@ -42,6 +45,9 @@ type MemberAPI interface {
 	// duplicate of the same user, institution and credentials; the caller then looks the member
 	// up with FindMemberByID.
 	CreateMember(ctx context.Context, userGUID string, req mx.CreateMemberRequest) (*mx.Member, bool, error)
+	// ListMembers returns every member of the user (all pages); a user that is gone is
+	// mx.IsNotFound. It resolves a 409 on create.
+	ListMembers(ctx context.Context, userGUID string) ([]mx.Member, error)
 	// FindMemberByID returns the user's member whose partner id is exactly id, or an error for
 	// which mx.IsNotFound is true when there is none. It lists the user's members.
 	FindMemberByID(ctx context.Context, userGUID, id string) (*mx.Member, error)

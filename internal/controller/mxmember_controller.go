@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -40,23 +40,21 @@ const notificationBuffer = 256
 //
 // The happy path costs exactly one create, the status reads of the first aggregation and one
 // accounts list, so the member is not looked up before its first create. Safety against
-// duplicates comes from MX itself: MX answers 409 to a create with a partner id that already
-// exists for the user (and to one with the same institution and credentials). On 409 the
-// reconciler looks the partner id up and adopts the member, which is ours because the partner id
-// is; if no member carries it, a connection with these credentials exists under another partner
-// id, which is reported as Stalled (Duplicate). status.id is recorded before every create, so
-// when a create's outcome is unknown (a 5xx or a dropped connection after MX committed) the next
-// attempt, finding status.id set and status.guid empty, looks up first. A crash between the MX
-// call and the status write leaves neither set; the next create then meets the 409 and adopts.
+// duplicates comes from MX: partner ids are unique across the client, so a create whose earlier
+// attempt reached MX answers 409 and the reconciler adopts the member it finds under its partner
+// id, after checking that no other MXMember in the cluster owns that id (identity.go). When an
+// attempt failed with an unknown outcome (a 5xx, a lost or undecodable answer), status.id is
+// recorded without a guid and the next attempt looks up first. A delete of an object whose
+// create may have reached MX looks its partner id up, so nothing is orphaned by a crash.
 //
 // # Calls MX only when something can have changed
 //
 // Status-only updates do not trigger a reconcile. A member MX is working on is polled with a
-// growing delay (Timing.PollInterval up to MaxPollInterval); one that needs the end user is not
-// polled at all; one in sync is read again only on the long, jittered resync counted from
+// growing delay; one that needs the end user is not polled (except PENDING OAuth members without
+// webhooks); one in sync is read again only on the long, jittered resync counted from
 // status.lastReadAt, so re-reconciling it or restarting the operator costs no MX call. MX
-// webhooks (MemberChanged), Secret changes, spec changes and the request annotations are what
-// make the reconciler call MX earlier.
+// webhooks (MemberChanged), Secret data changes, spec changes and the request annotations are
+// what make the reconciler call MX earlier.
 type MXMemberReconciler struct {
 	client.Client
 	// APIReader reads Secrets' data from the API server; the manager's cache holds no Secret
@@ -69,6 +67,9 @@ type MXMemberReconciler struct {
 	MX MemberAPI
 	// Recorder emits events. Required.
 	Recorder events.EventRecorder
+	// FingerprintKey keys the HMAC of status.appliedCredentials. Required; keep it secret and
+	// stable (a new key re-sends each member's credentials once, when its Secret next changes).
+	FingerprintKey []byte
 	// PartnerIDPrefix prefixes derived partner ids; DefaultPartnerIDPrefix when empty.
 	PartnerIDPrefix string
 	// Timing holds the intervals; zero fields take their defaults.
@@ -80,14 +81,20 @@ type MXMemberReconciler struct {
 	Now func() time.Time
 	// MaxConcurrentReconciles is the number of members reconciled in parallel; 1 when zero.
 	MaxConcurrentReconciles int
+	// WebhooksEnabled says that MX's webhooks reach the operator (the receiver is on), so a
+	// PENDING OAuth member is not polled: its authorisation arrives as a webhook.
+	WebhooksEnabled bool
+	// UserGone, when set, is told that MX answered 404 for a member, which may mean its user is
+	// gone; the MXUser controller then re-reads the user (MXUserReconciler.UserChanged).
+	UserGone func(ctx context.Context, user types.NamespacedName)
 
-	once          sync.Once
 	mem           *memo
 	institutions  *institutionCache
 	notifications chan event.GenericEvent
 }
 
-// memberScope is what one reconcile of an MXMember works on.
+// memberScope is what one reconcile of an MXMember works on: the object, the requests it
+// carries, and what was observed (the MXUser, MX's answers, the credentials Secret).
 type memberScope struct {
 	member    *mxv1alpha1.MXMember
 	key       types.NamespacedName
@@ -100,219 +107,254 @@ type memberScope struct {
 	aggregateRequest string
 	// hints counts the MX change notifications that no read has covered yet.
 	hints uint64
-	// wasSuspended is true when the member was suspended until this reconcile.
-	wasSuspended bool
-	// fresh is true once this reconcile has received the member's state from MX.
-	fresh bool
-	// createdOrAdopted is true when this reconcile created or adopted the member.
-	createdOrAdopted bool
-	// throttledUntil is set when a requested aggregation waits for the throttle window.
-	throttledUntil *time.Time
-	// refreshAt is when spec.refreshInterval next asks for an aggregation.
-	refreshAt *time.Time
+	// readAt is when MX last answered with the member's state in this reconcile (zero: not yet).
+	readAt time.Time
+	// credentials is what the credentials Secret holds, once read in this reconcile.
+	credentials *secretCredentials
 }
 
-// memberPhase is one step of reconcileNormal. It returns done=true to end the reconcile with the
-// result and error it returns; otherwise the next phase runs.
-type memberPhase func(ctx context.Context, s *memberScope) (done bool, res ctrl.Result, err error)
+// secretCredentials is what the credentials Secret held when it was read.
+type secretCredentials struct {
+	values      []mx.CredentialValue
+	revision    string
+	fingerprint string
+}
 
-// next lets the following phase run.
-func next() (bool, ctrl.Result, error) { return false, ctrl.Result{}, nil }
+// memberPhase is one step of reconcileNormal: proceed, or the outcome that ends the reconcile.
+type memberPhase func(ctx context.Context, s *memberScope) outcome
 
-// stop ends the reconcile.
-func stop(res ctrl.Result, err error) (bool, ctrl.Result, error) { return true, res, err }
+// memberStatus is how finish reaches an MXMember's status.
+var memberStatus = statusAccess[*mxv1alpha1.MXMember, mxv1alpha1.MXMemberStatus]{
+	status:             func(m *mxv1alpha1.MXMember) *mxv1alpha1.MXMemberStatus { return &m.Status },
+	conditions:         func(m *mxv1alpha1.MXMember) *[]metav1.Condition { return &m.Status.Conditions },
+	observedGeneration: func(m *mxv1alpha1.MXMember) *int64 { return &m.Status.ObservedGeneration },
+}
 
-func (r *MXMemberReconciler) init() {
-	r.once.Do(func() {
-		r.Timing = r.Timing.withDefaults()
-		if r.Now == nil {
-			r.Now = time.Now
+// memberClaims finds the MXMembers that claim an MX member.
+var memberClaims = claims[*mxv1alpha1.MXMember, *mxv1alpha1.MXMemberList]{
+	list: func() *mxv1alpha1.MXMemberList { return &mxv1alpha1.MXMemberList{} },
+	items: func(l *mxv1alpha1.MXMemberList) []*mxv1alpha1.MXMember {
+		out := make([]*mxv1alpha1.MXMember, len(l.Items))
+		for i := range l.Items {
+			out[i] = &l.Items[i]
 		}
-		if r.InstitutionCacheTTL <= 0 {
-			r.InstitutionCacheTTL = DefaultInstitutionCacheTTL
-		}
-		if r.MetadataReader == nil {
-			r.MetadataReader = r.Client
-		}
-		r.mem = newMemo()
-		r.institutions = &institutionCache{}
-		r.notifications = make(chan event.GenericEvent, notificationBuffer)
-	})
+		return out
+	},
+	ident: func(m *mxv1alpha1.MXMember) (string, string) { return m.Status.ID, m.Status.GUID },
 }
 
 // Reconcile brings one MXMember and its MX member together.
-func (r *MXMemberReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	r.init()
+func (r *MXMemberReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	member := &mxv1alpha1.MXMember{}
 	if err := r.Get(ctx, req.NamespacedName, member); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if member.DeletionTimestamp.IsZero() {
-		if added, err := ensureFinalizer(ctx, r.Client, member); err != nil || added {
-			return conflictRequeue(err)
-		}
-	} else if !controllerutil.ContainsFinalizer(member, mxv1alpha1.Finalizer) {
+	if !member.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(member, mxv1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-
+	if _, err := ensureFinalizer(ctx, r.Client, member); err != nil {
+		return conflictRequeue(err)
+	}
 	base := member.DeepCopy()
-	defer func() {
-		retErr = errors.Join(retErr, r.patchStatus(ctx, base, member, retErr))
-	}()
-
 	s := &memberScope{
 		member:           member,
 		key:              req.NamespacedName,
 		now:              r.Now(),
-		partnerID:        partnerID(member.Spec.ID, r.PartnerIDPrefix, member.Namespace, member.Name),
+		partnerID:        effectivePartnerID(member.Spec.ID, member.Status.ID, r.PartnerIDPrefix, member.Namespace, member.Name),
 		reconcileRequest: newRequest(member, mxv1alpha1.ReconcileRequestedAtAnnotation, member.Status.LastHandledReconcileAt),
 		aggregateRequest: newRequest(member, mxv1alpha1.AggregateRequestedAtAnnotation, member.Status.LastHandledAggregateAt),
 		hints:            r.mem.hinted(req.NamespacedName),
-		wasSuspended:     isSuspended(member.Status.Conditions),
 	}
-	if !member.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, s)
+	var out outcome
+	if member.DeletionTimestamp.IsZero() {
+		out = r.reconcileNormal(ctx, s)
+	} else {
+		out = r.reconcileDelete(ctx, s)
 	}
-	return r.reconcileNormal(ctx, s)
+	return finish(ctx, r.Client, r.Recorder, memberStatus, base, member, out, r.applied(s), s.now)
 }
 
-// patchStatus advances observedGeneration when the reconcile finished and writes the status once
-// (see the package-level patchStatus).
-func (r *MXMemberReconciler) patchStatus(ctx context.Context, base, member *mxv1alpha1.MXMember, reconcileErr error) error {
-	if finished(reconcileErr) {
-		member.Status.ObservedGeneration = member.Generation
-	}
-	return patchStatus(ctx, r.Client, base, member, func(o *mxv1alpha1.MXMember) *mxv1alpha1.MXMemberStatus { return &o.Status })
+// applied reports whether MX holds the member's current spec: it exists and the settings it
+// acknowledged last are the ones the spec asks for now.
+func (r *MXMemberReconciler) applied(s *memberScope) bool {
+	st := s.member.Status
+	return st.GUID != "" && st.AppliedSettings == settingsHash(desiredMemberSettings(s.member.Spec, s.partnerID))
 }
 
 // reconcileNormal runs the phases of a member that is not being deleted, in order, and stops at
-// the first that fails or waits; then summarize turns what MX reported into conditions.
-func (r *MXMemberReconciler) reconcileNormal(ctx context.Context, s *memberScope) (ctrl.Result, error) {
+// the first that decides; then summarize reads the verdict off the connection status.
+func (r *MXMemberReconciler) reconcileNormal(ctx context.Context, s *memberScope) outcome {
 	if s.member.Spec.Suspend {
-		setSuspended(&s.member.Status.Conditions, s.member.Generation, s.now,
-			"Suspended: the operator makes no MX calls for this member until spec.suspend is false.")
-		return ctrl.Result{}, nil
+		return outcome{kind: kindSuspended, message: "Suspended: the operator makes no MX calls for this member until spec.suspend is false."}
 	}
-	meta.RemoveStatusCondition(&s.member.Status.Conditions, mxv1alpha1.SuspendedCondition)
 	phases := []memberPhase{
 		r.reconcileUser,
+		r.reconcileOwnership,
 		r.reconcileGone,
 		r.reconcileCreate,
 		r.reconcileCredentials,
-		r.reconcileSpec,
+		r.reconcileSettings,
 		r.reconcileObserve,
 		r.reconcileChallenges,
 		r.reconcileAggregation,
 		r.reconcileAccounts,
 	}
 	for _, phase := range phases {
-		if done, res, err := phase(ctx, s); done {
-			return res, err
+		if out := phase(ctx, s); out.done() {
+			return out
 		}
 	}
-	return r.summarize(s), nil
+	return r.summarize(s)
 }
 
-// summarize turns the member's connection status into conditions and decides when to come back.
-//
-//   - MX working (CREATED, UPDATED, RESUMED, DELAYED, RECONNECTED, or CONNECTED while
-//     aggregating): Reconciling (Aggregating); read again after the growing poll delay.
-//   - CONNECTED and not aggregating: Ready (Succeeded, or AggregationThrottled while a requested
-//     aggregation waits for the throttle window); read again on the resync.
-//   - needs the end user or terminal: Stalled with the status as reason and MX's message plus
-//     what to do; no polling, only the resync.
-//   - FAILED, DEGRADED, DISCONNECTED (and statuses this operator does not know): Reconciling
-//     (RetryLater); read again after RetryLaterInterval.
-func (r *MXMemberReconciler) summarize(s *memberScope) ctrl.Result {
+// summarize turns the member's connection status into an outcome with the classification table
+// (statusRules) and schedules the next read from it.
+func (r *MXMemberReconciler) summarize(s *memberScope) outcome {
 	st := &s.member.Status
-	gen := s.member.Generation
-	status := mx.ConnectionStatus(st.ConnectionStatus)
-	throttled := ""
-	if s.throttledUntil != nil {
-		throttled = fmt.Sprintf(" A requested aggregation waits for MX's throttle window; it is allowed from %s.", formatTime(*s.throttledUntil))
-	}
-	switch class := status.Class(); {
-	case memberWorking(*st):
-		setReconciling(&st.Conditions, gen, s.now, mxv1alpha1.ReasonAggregating, fmt.Sprintf(
-			"MX is aggregating the member (connection status %s).", st.ConnectionStatus))
-	case class == mx.StatusClassSuccess && s.throttledUntil != nil:
-		setReady(&st.Conditions, gen, s.now, mxv1alpha1.ReasonAggregationThrottled, fmt.Sprintf(
-			"Connected with %d account(s).%s", st.AccountCount, throttled))
-	case class == mx.StatusClassSuccess:
-		setReady(&st.Conditions, gen, s.now, mxv1alpha1.ReasonSucceeded, fmt.Sprintf(
-			"%s %d account(s).", statusMessage(s.member), st.AccountCount))
-	case memberIdle(*st):
-		setReconciling(&st.Conditions, gen, s.now, mxv1alpha1.ReasonProgressing, fmt.Sprintf(
-			"MX has not aggregated the member yet (connection status %s); it aggregates it in the background, or set the annotation %s.",
-			st.ConnectionStatus, mxv1alpha1.AggregateRequestedAtAnnotation))
-	case class == mx.StatusClassNeedsUser || class == mx.StatusClassTerminal:
-		setStalled(&st.Conditions, gen, s.now, camelStatus(status), statusMessage(s.member)+" "+endUserAdvice(s.member, status)+throttled)
-	default:
-		setReconciling(&st.Conditions, gen, s.now, mxv1alpha1.ReasonRetryLater, fmt.Sprintf(
-			"%s MX usually recovers by itself; the operator checks again every %s.%s", statusMessage(s.member), r.Timing.RetryLaterInterval, throttled))
-	}
 	if mx.ConnectionStatus(st.ConnectionStatus) != mx.StatusPending {
 		st.OAuthWindowURI = ""
 	}
-	return r.schedule(s)
+	rule := memberRule(*st)
+	after := r.schedule(s, rule)
+	throttled := ""
+	if st.NextAggregationAllowedAt != nil {
+		throttled = fmt.Sprintf(" A requested aggregation waits for MX's throttle window; it is allowed from %s.", formatTime(st.NextAggregationAllowedAt.Time))
+	}
+	switch {
+	case rule.verdict == verdictReady && throttled != "":
+		return ready(mxv1alpha1.ReasonAggregationThrottled, fmt.Sprintf("Connected with %d account(s).%s", st.AccountCount, throttled), after)
+	case rule.verdict == verdictReady:
+		return ready(rule.reason, fmt.Sprintf("%s %d account(s).", statusMessage(s.member), st.AccountCount), after)
+	case rule.verdict == verdictStalled:
+		return stalled(rule.reason, statusMessage(s.member)+" "+endUserAdvice(s.member, mx.ConnectionStatus(st.ConnectionStatus))+throttled).retryAfter(after)
+	case rule.reason == mxv1alpha1.ReasonAggregating:
+		return waiting(after, rule.reason, fmt.Sprintf("MX is aggregating the member (connection status %s).", st.ConnectionStatus))
+	case rule.reason == mxv1alpha1.ReasonProgressing:
+		return waiting(after, rule.reason, fmt.Sprintf(
+			"MX has not aggregated the member yet (connection status %s); it aggregates it in the background, or set the annotation %s.",
+			st.ConnectionStatus, mxv1alpha1.AggregateRequestedAtAnnotation))
+	}
+	return waiting(after, rule.reason, fmt.Sprintf("%s MX usually recovers by itself; the operator checks again every %s.%s",
+		statusMessage(s.member), r.Timing.RetryLaterInterval, throttled))
 }
 
-// schedule records when the member is next read from MX (the interval of its state, counted from
-// this reconcile's read, or else from the schedule already made) and returns the requeue that
-// wakes the member then, or earlier for a throttled or scheduled aggregation. Set the conditions
-// first: the poll delay depends on how long the member has been Reconciling.
-func (r *MXMemberReconciler) schedule(s *memberScope) ctrl.Result {
+// schedule records when the member is next read from MX (the cadence of its status, counted
+// from this reconcile's read, or else from the schedule already made) and returns how long until
+// the member should be reconciled: then, or earlier for a throttled or scheduled aggregation.
+func (r *MXMemberReconciler) schedule(s *memberScope, rule statusRule) time.Duration {
 	nextRead := r.nextRead(s)
-	if s.fresh {
-		nextRead = s.now.Add(r.readInterval(s))
+	if !s.readAt.IsZero() {
+		nextRead = s.readAt.Add(r.readInterval(s, rule))
 	}
 	r.mem.scheduleRead(s.member.UID, nextRead)
 	wake := nextRead
-	for _, t := range []*time.Time{s.throttledUntil, s.refreshAt} {
-		if t != nil && t.Before(wake) {
-			wake = *t
+	for _, t := range []*metav1.Time{s.member.Status.NextAggregationAllowedAt, r.refreshAt(s.member)} {
+		if t != nil && t.Time.Before(wake) {
+			wake = t.Time
 		}
 	}
-	return ctrl.Result{RequeueAfter: max(wake.Sub(s.now), time.Second)}
+	return max(wake.Sub(s.now), time.Second)
+}
+
+// nextRead returns when the member is next due for a status read: what this process scheduled,
+// or else (after a restart) the cadence of its status counted from status.lastReadAt.
+func (r *MXMemberReconciler) nextRead(s *memberScope) time.Time {
+	if at, ok := r.mem.readAt(s.member.UID); ok {
+		return at
+	}
+	last := s.member.Status.LastReadAt
+	if last == nil {
+		return time.Time{}
+	}
+	return last.Add(r.readInterval(s, memberRule(s.member.Status)))
+}
+
+// readInterval is how long after a read a member in a status with rule is read again.
+func (r *MXMemberReconciler) readInterval(s *memberScope, rule statusRule) time.Duration {
+	st := s.member.Status
+	switch rule.read {
+	case readPoll:
+		since := s.now
+		if st.AggregatedAt != nil && st.AggregatedAt.Time.Before(s.now) {
+			since = st.AggregatedAt.Time
+		}
+		return r.Timing.pollDelay(s.now.Sub(since))
+	case readRetryLater:
+		return r.Timing.RetryLaterInterval
+	case readOAuth:
+		since, ok := stalledSince(st.Conditions, "Pending")
+		if !ok {
+			since = s.now
+		}
+		if r.WebhooksEnabled {
+			// One read when MX deletes the member the end user never authorised.
+			return max(pendingLifetime-s.now.Sub(since), time.Second)
+		}
+		return r.Timing.oauthPollDelay(s.now.Sub(since))
+	}
+	return r.Timing.resyncDelay(s.member.UID)
 }
 
 // reconcileDelete removes the member from MX (deletionPolicy Delete) or leaves it (Orphan), then
-// removes the finalizer. A member whose create may have reached MX without its answer is looked
-// up by partner id first. Deletion proceeds even while the member is suspended.
-func (r *MXMemberReconciler) reconcileDelete(ctx context.Context, s *memberScope) (ctrl.Result, error) {
+// removes the finalizer. An object that does not own its MX member never touches it. A member
+// whose create may have reached MX without its answer being recorded is looked up by partner id
+// first. Deletion proceeds even while the member is suspended.
+func (r *MXMemberReconciler) reconcileDelete(ctx context.Context, s *memberScope) outcome {
 	st := &s.member.Status
-	if s.member.Spec.DeletionPolicy == mxv1alpha1.DeletionPolicyOrphan {
+	other, err := memberClaims.otherOwner(ctx, r.Client, s.member, s.partnerID, st.GUID)
+	if err != nil {
+		return apiFailure(err)
+	}
+	switch {
+	case other != "":
+		log.FromContext(ctx).Info("Releasing an MXMember that does not own its MX member", "owner", other)
+		return r.release(ctx, s)
+	case s.member.Spec.DeletionPolicy == mxv1alpha1.DeletionPolicyOrphan:
 		r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventOrphaned, "Delete", "Left MX member %s in MX (deletionPolicy Orphan)", st.GUID)
 		return r.release(ctx, s)
 	}
-	setReconciling(&st.Conditions, s.member.Generation, s.now, mxv1alpha1.ReasonDeleting, "Deleting the member from MX.")
-	guid := st.GUID
-	if guid == "" && st.ID != "" && st.UserGUID != "" {
-		found, err := r.MX.FindMemberByID(ctx, st.UserGUID, st.ID)
+	userGUID, guid := st.UserGUID, st.GUID
+	if guid == "" {
+		if userGUID == "" {
+			userGUID = r.userGUIDOf(ctx, s.member)
+		}
+		if userGUID == "" {
+			return r.release(ctx, s) // without a user in MX, no member can exist
+		}
+		found, err := r.MX.FindMemberByID(ctx, userGUID, s.partnerID)
 		switch {
 		case err == nil:
 			guid = found.GUID
 		case !mx.IsNotFound(err):
-			return r.Timing.mxFailure(&st.Conditions, s.member.Generation, s.now, "looking up the member to delete", err)
+			return r.Timing.mxOutcome("looking up the member to delete", err)
 		}
 	}
 	if guid != "" {
 		log.FromContext(ctx).Info("Deleting MX member", "guid", guid)
-		if err := r.MX.DeleteMember(ctx, st.UserGUID, guid); err != nil && !mx.IsNotFound(err) {
-			return r.Timing.mxFailure(&st.Conditions, s.member.Generation, s.now, "deleting the member", err)
+		if err := r.MX.DeleteMember(ctx, userGUID, guid); err != nil && !mx.IsNotFound(err) {
+			return r.Timing.mxOutcome("deleting the member", err)
 		}
 		r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventDeleted, "Delete", "Deleted MX member %s", guid)
 	}
 	return r.release(ctx, s)
 }
 
+// userGUIDOf returns the guid of the member's MXUser from the cache, or "".
+func (r *MXMemberReconciler) userGUIDOf(ctx context.Context, m *mxv1alpha1.MXMember) string {
+	user := &mxv1alpha1.MXUser{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: m.Namespace, Name: m.Spec.UserRef.Name}, user); err != nil {
+		return ""
+	}
+	return user.Status.GUID
+}
+
 // release removes the finalizer and forgets the object.
-func (r *MXMemberReconciler) release(ctx context.Context, s *memberScope) (ctrl.Result, error) {
+func (r *MXMemberReconciler) release(ctx context.Context, s *memberScope) outcome {
 	if err := removeFinalizer(ctx, r.Client, s.member); err != nil {
-		return conflictRequeue(err)
+		return apiFailure(err)
 	}
 	r.mem.forget(s.member.UID, s.key)
-	return ctrl.Result{}, nil
+	return outcome{kind: kindReleased}
 }
 
 // MemberChanged tells the reconciler that MX reported a change of the member with guid
@@ -320,13 +362,12 @@ func (r *MXMemberReconciler) release(ctx context.Context, s *memberScope) (ctrl.
 // It never blocks: when the queue is full the notification is dropped and the regular schedule
 // reads the member later. Unknown guids are ignored.
 func (r *MXMemberReconciler) MemberChanged(ctx context.Context, memberGUID string) {
-	r.init()
-	if memberGUID == "" {
+	if memberGUID == "" || r.notifications == nil {
 		return
 	}
 	logger := log.FromContext(ctx)
 	members := &mxv1alpha1.MXMemberList{}
-	if err := r.List(ctx, members, client.MatchingFields{indexMemberGUID: memberGUID}); err != nil {
+	if err := r.List(ctx, members, client.MatchingFields{indexGUID: memberGUID}); err != nil {
 		logger.Error(err, "Looking up the MXMember of an MX notification", "memberGUID", memberGUID)
 		return
 	}
@@ -341,14 +382,15 @@ func (r *MXMemberReconciler) MemberChanged(ctx context.Context, memberGUID strin
 	}
 }
 
-// SetupWithManager registers the controller. Besides MXMembers it watches the metadata of
-// Secrets (the credentials and answers Secrets, through a field index), MXUsers becoming Ready
-// or not, and the MX notifications of MemberChanged. SetupIndexes must have run.
+// SetupWithManager checks the required dependencies, applies the defaults and registers the
+// controller. Besides MXMembers it watches the metadata of Secrets (the credentials and answers
+// Secrets, through a field index), MXUsers becoming Ready or not, and the MX notifications of
+// MemberChanged. SetupIndexes must have run.
 func (r *MXMemberReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.MX == nil || r.Recorder == nil || r.APIReader == nil {
-		return errors.New("MXMemberReconciler needs MX, Recorder and APIReader")
+	if r.MX == nil || r.Recorder == nil || r.APIReader == nil || len(r.FingerprintKey) == 0 {
+		return errors.New("MXMemberReconciler needs MX, Recorder, APIReader and FingerprintKey")
 	}
-	r.init()
+	r.setDefaults()
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&mxv1alpha1.MXMember{}, builder.WithPredicates(reconcileTriggers())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.membersOfSecret)).
@@ -361,6 +403,24 @@ func (r *MXMemberReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}).
 		Named("mxmember").
 		Complete(r)
+}
+
+// setDefaults fills in what was left zero. SetupWithManager calls it; tests that drive
+// Reconcile directly call it too.
+func (r *MXMemberReconciler) setDefaults() {
+	r.Timing = r.Timing.withDefaults()
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.InstitutionCacheTTL <= 0 {
+		r.InstitutionCacheTTL = DefaultInstitutionCacheTTL
+	}
+	if r.MetadataReader == nil {
+		r.MetadataReader = r.Client
+	}
+	r.mem = newMemo()
+	r.institutions = &institutionCache{}
+	r.notifications = make(chan event.GenericEvent, notificationBuffer)
 }
 
 // membersOfSecret enqueues the MXMembers for which a change of the Secret matters.
@@ -380,20 +440,15 @@ func (r *MXMemberReconciler) membersOfSecret(ctx context.Context, o client.Objec
 }
 
 // secretChangeMatters reports whether the Secret called name, now at resourceVersion rv, can
-// change what the member does: new credentials for a member in MX, any change for a member that
-// stalled before its create (it may be waiting for this Secret), and a change of the answers
-// Secret while MX waits for MFA answers.
+// change what the member does: a credentials Secret at a revision the member has not compared
+// (its data may differ from what MX holds, or a stalled member may be waiting for it), and a
+// change of the answers Secret while MX waits for MFA answers or rejected one.
 func secretChangeMatters(m *mxv1alpha1.MXMember, name, rv string) bool {
-	if ref := m.Spec.CredentialsSecretRef; ref != nil && ref.Name == name {
-		if m.Status.GUID == "" && meta.IsStatusConditionTrue(m.Status.Conditions, mxv1alpha1.StalledCondition) {
-			return true
-		}
-		if m.Status.GUID != "" && m.Status.CredentialsRevision != rv {
-			return true
-		}
+	if ref := m.Spec.CredentialsSecretRef; ref != nil && ref.Name == name && m.Status.CredentialsRevision != rv {
+		return true
 	}
 	if m.Spec.MFA != nil && m.Spec.MFA.AnswersSecretRef != nil && m.Spec.MFA.AnswersSecretRef.Name == name {
-		return len(m.Status.Challenges) > 0
+		return len(m.Status.Challenges) > 0 || mx.ConnectionStatus(m.Status.ConnectionStatus) == mx.StatusRejected
 	}
 	return false
 }
@@ -413,7 +468,8 @@ func (r *MXMemberReconciler) membersOfUser(ctx context.Context, o client.Object)
 }
 
 // userReadinessChanged passes MXUser events that can change whether its members may proceed:
-// creation, deletion, and updates that change its Ready status, its guid or its deletion.
+// creation, deletion, and updates that change its Ready condition (status or reason), its guid
+// or its deletion.
 func userReadinessChanged() predicate.Predicate {
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
@@ -423,6 +479,7 @@ func userReadinessChanged() predicate.Predicate {
 				return false
 			}
 			return meta.IsStatusConditionTrue(o.Status.Conditions, mxv1alpha1.ReadyCondition) != meta.IsStatusConditionTrue(n.Status.Conditions, mxv1alpha1.ReadyCondition) ||
+				readyReason(o.Status.Conditions) != readyReason(n.Status.Conditions) ||
 				o.Status.GUID != n.Status.GUID ||
 				o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
 		},

@@ -2,6 +2,8 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"strings"
@@ -18,8 +20,8 @@ import (
 	"github.com/mxoperator/mx-operator/internal/mx"
 )
 
-// outcome is what a unit test expects of one reconcile.
-type outcome struct {
+// expect is what a unit test expects of one reconcile.
+type expect struct {
 	// calls are the MX calls, in order.
 	calls []string
 	// ready is the Ready condition's status and reason.
@@ -36,7 +38,7 @@ type outcome struct {
 // resync bounds the jittered default resync of 12h.
 const resyncMin, resyncMax = 12 * time.Hour * 9 / 10, 12 * time.Hour * 11 / 10
 
-func assertOutcome(g Gomega, want outcome, res reconcile.Result, err error, calls []string, conds []metav1.Condition) {
+func assertOutcome(g Gomega, want expect, res reconcile.Result, err error, calls []string, conds []metav1.Condition) {
 	if want.calls == nil {
 		g.Expect(calls).To(BeEmpty(), "MX calls")
 	} else {
@@ -86,6 +88,7 @@ func polling(ago time.Duration) *mxv1alpha1.MXMember {
 	m := existingMember(mx.StatusCreated, testSecretRV)
 	m.Status.IsBeingAggregated = true
 	m.Status.LastReadAt = statusTime(testNow.Add(-ago))
+	m.Status.AggregatedAt = statusTime(testNow.Add(-ago))
 	setReconciling(&m.Status.Conditions, 1, testNow.Add(-ago), mxv1alpha1.ReasonAggregating, "MX is aggregating the member (connection status CREATED).")
 	return m
 }
@@ -125,15 +128,15 @@ func TestMXMemberReconcile(t *testing.T) {
 			}
 		}
 	}
-	aggregating := outcome{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonAggregating, reconciling: true, requeueMin: 3 * time.Second, requeueMax: 3 * time.Second}
-	inSync := outcome{ready: metav1.ConditionTrue, reason: mxv1alpha1.ReasonSucceeded, requeueMin: resyncMin, requeueMax: resyncMax}
-	with := func(o outcome, calls ...string) outcome { o.calls = calls; return o }
+	aggregating := expect{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonAggregating, reconciling: true, requeueMin: 3 * time.Second, requeueMax: 3 * time.Second}
+	inSync := expect{ready: metav1.ConditionTrue, reason: mxv1alpha1.ReasonSucceeded, requeueMin: resyncMin, requeueMax: resyncMax}
+	with := func(o expect, calls ...string) expect { o.calls = calls; return o }
 
 	cases := []struct {
 		reason  string
 		objects []client.Object
 		mx      func(*fakeMX)
-		want    outcome
+		want    expect
 		check   func(g Gomega, m *mxv1alpha1.MXMember, events []string)
 	}{
 		{
@@ -141,7 +144,7 @@ func TestMXMemberReconcile(t *testing.T) {
 			objects: []client.Object{readyUser(), newMember(), secret()},
 			mx: all(fields, func(f *fakeMX) {
 				f.createMember = func(user string, req mx.CreateMemberRequest) (*mx.Member, bool, error) {
-					if user != testUserGUID || req.ID != "mxop-team-a-alice-bank" || req.InstitutionCode != "mxbank" || len(req.Credentials) != 2 ||
+					if user != testUserGUID || req.ID != "mxop:team-a/alice-bank" || req.InstitutionCode != "mxbank" || len(req.Credentials) != 2 ||
 						req.Credentials[0] != (mx.CredentialValue{GUID: "CRD-user", Value: "mxuser"}) || req.Credentials[1] != (mx.CredentialValue{GUID: "CRD-pass", Value: "pw"}) {
 						return nil, false, apiError(http.StatusBadRequest, "unexpected request")
 					}
@@ -151,7 +154,7 @@ func TestMXMemberReconcile(t *testing.T) {
 			want: with(aggregating, "ListInstitutionCredentials", "CreateMember"),
 			check: func(g Gomega, m *mxv1alpha1.MXMember, events []string) {
 				g.Expect(m.Status.GUID).To(Equal(testMemberGUID))
-				g.Expect(m.Status.ID).To(Equal("mxop-team-a-alice-bank"))
+				g.Expect(m.Status.ID).To(Equal("mxop:team-a/alice-bank"))
 				g.Expect(m.Status.UserGUID).To(Equal(testUserGUID))
 				g.Expect(m.Status.CredentialsRevision).To(Equal(testSecretRV))
 				g.Expect(m.Status.ObservedGeneration).To(Equal(int64(1)))
@@ -165,14 +168,14 @@ func TestMXMemberReconcile(t *testing.T) {
 				f.createMember = func(string, mx.CreateMemberRequest) (*mx.Member, bool, error) {
 					return nil, false, apiError(http.StatusConflict, "A member with id already exists")
 				}
-				f.findMemberByID = func(_, id string) (*mx.Member, error) {
+				f.listMembers = func(string) ([]mx.Member, error) {
 					m := mxMember(mx.StatusConnected, false)
 					m.SuccessfullyAggregatedAt = m.AggregatedAt
-					return m, nil
+					return []mx.Member{{GUID: "MBR-other", ID: "someone-else", InstitutionCode: "mxbank"}, *m}, nil
 				}
 				f.listMemberAccounts = func(_, _ string) ([]mx.Account, error) { return testAccounts(2), nil }
 			}),
-			want: with(inSync, "ListInstitutionCredentials", "CreateMember", "FindMemberByID", "ListMemberAccounts"),
+			want: with(inSync, "ListInstitutionCredentials", "CreateMember", "ListMembers", "ListMemberAccounts"),
 			check: func(g Gomega, m *mxv1alpha1.MXMember, events []string) {
 				g.Expect(m.Status.GUID).To(Equal(testMemberGUID))
 				g.Expect(m.Status.CredentialsRevision).To(Equal(testSecretRV))
@@ -188,15 +191,23 @@ func TestMXMemberReconcile(t *testing.T) {
 				f.createMember = func(string, mx.CreateMemberRequest) (*mx.Member, bool, error) {
 					return nil, false, apiError(http.StatusConflict, "A member with these credentials already exists")
 				}
-				f.findMemberByID = func(_, _ string) (*mx.Member, error) { return nil, notFound() }
+				f.listMembers = func(string) ([]mx.Member, error) {
+					return []mx.Member{{GUID: "MBR-9", ID: "elsewhere", InstitutionCode: "mxbank"}, {GUID: "MBR-8", ID: "x", InstitutionCode: "other"}}, nil
+				}
 			}),
-			want: outcome{calls: []string{"ListInstitutionCredentials", "CreateMember", "FindMemberByID"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonDuplicate, stalled: true},
+			want: expect{calls: []string{"ListInstitutionCredentials", "CreateMember", "ListMembers"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonDuplicate, stalled: true},
+			check: func(g Gomega, m *mxv1alpha1.MXMember, events []string) {
+				msg := meta.FindStatusCondition(m.Status.Conditions, mxv1alpha1.StalledCondition).Message
+				g.Expect(msg).To(ContainSubstring(`member MBR-9 (partner id "elsewhere")`), "the message names the conflicting member")
+				g.Expect(msg).NotTo(ContainSubstring("MBR-8"), "of the same institution only")
+				g.Expect(events).To(ContainElement(HavePrefix("Warning Duplicate")), "a Stalled transition is a Warning event")
+			},
 		},
 		{
 			reason: "status.id without status.guid shows an earlier attempt: look up first and adopt, no second create",
 			objects: []client.Object{readyUser(), func() client.Object {
 				m := newMember()
-				m.Status.ID, m.Status.UserGUID = "mxop-team-a-alice-bank", testUserGUID
+				m.Status.ID, m.Status.UserGUID = "mxop:team-a/alice-bank", testUserGUID
 				return m
 			}(), secret()},
 			mx: all(fields, func(f *fakeMX) {
@@ -208,7 +219,7 @@ func TestMXMemberReconcile(t *testing.T) {
 			reason: "an earlier attempt that did not reach MX: the lookup finds nothing and the member is created",
 			objects: []client.Object{readyUser(), func() client.Object {
 				m := newMember()
-				m.Status.ID, m.Status.UserGUID = "mxop-team-a-alice-bank", testUserGUID
+				m.Status.ID, m.Status.UserGUID = "mxop:team-a/alice-bank", testUserGUID
 				return m
 			}(), secret()},
 			mx: all(createOK, func(f *fakeMX) {
@@ -224,9 +235,9 @@ func TestMXMemberReconcile(t *testing.T) {
 					return nil, false, apiError(http.StatusInternalServerError, "An unexpected error occurred")
 				}
 			}),
-			want: outcome{calls: []string{"ListInstitutionCredentials", "CreateMember"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXUnavailable, reconciling: true, err: "retry"},
+			want: expect{calls: []string{"ListInstitutionCredentials", "CreateMember"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXUnavailable, reconciling: true, err: "retry"},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, _ []string) {
-				g.Expect(m.Status.ID).To(Equal("mxop-team-a-alice-bank"))
+				g.Expect(m.Status.ID).To(Equal("mxop:team-a/alice-bank"))
 				g.Expect(m.Status.GUID).To(BeEmpty())
 				g.Expect(m.Status.ObservedGeneration).To(BeZero(), "observedGeneration waits for success")
 			},
@@ -237,7 +248,7 @@ func TestMXMemberReconcile(t *testing.T) {
 			mx: all(fields, func(f *fakeMX) {
 				f.createMember = func(string, mx.CreateMemberRequest) (*mx.Member, bool, error) { return nil, false, networkError() }
 			}),
-			want: outcome{calls: []string{"ListInstitutionCredentials", "CreateMember"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXUnavailable, reconciling: true, err: "retry"},
+			want: expect{calls: []string{"ListInstitutionCredentials", "CreateMember"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXUnavailable, reconciling: true, err: "retry"},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, _ []string) {
 				g.Expect(meta.FindStatusCondition(m.Status.Conditions, mxv1alpha1.ReadyCondition).Message).To(ContainSubstring("no response"))
 			},
@@ -246,7 +257,7 @@ func TestMXMemberReconcile(t *testing.T) {
 			reason:  "a missing credentials Secret stalls before any member call and names the keys to create",
 			objects: []client.Object{readyUser(), newMember()},
 			mx:      fields,
-			want: outcome{calls: []string{"ListInstitutionCredentials"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonSecretNotFound, stalled: true,
+			want: expect{calls: []string{"ListInstitutionCredentials"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonSecretNotFound, stalled: true,
 				requeueMin: 10 * time.Minute, requeueMax: 10 * time.Minute},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, _ []string) {
 				g.Expect(meta.FindStatusCondition(m.Status.Conditions, mxv1alpha1.StalledCondition).Message).To(ContainSubstring(`Secret "creds"`))
@@ -257,7 +268,7 @@ func TestMXMemberReconcile(t *testing.T) {
 			reason:  "a Secret without a required key stalls naming the key, never a value",
 			objects: []client.Object{readyUser(), newMember(), credentialsSecret(map[string]string{"username": "canary-user-value"})},
 			mx:      fields,
-			want: outcome{calls: []string{"ListInstitutionCredentials"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonSecretKeyMissing, stalled: true,
+			want: expect{calls: []string{"ListInstitutionCredentials"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonSecretKeyMissing, stalled: true,
 				requeueMin: 10 * time.Minute, requeueMax: 10 * time.Minute},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, _ []string) {
 				msg := meta.FindStatusCondition(m.Status.Conditions, mxv1alpha1.StalledCondition).Message
@@ -273,12 +284,12 @@ func TestMXMemberReconcile(t *testing.T) {
 					return nil, apiError(http.StatusNotFound, "Institution not found")
 				}
 			},
-			want: outcome{calls: []string{"ListInstitutionCredentials"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonInstitutionNotFound, stalled: true},
+			want: expect{calls: []string{"ListInstitutionCredentials"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonInstitutionNotFound, stalled: true},
 		},
 		{
 			reason:  "a member whose MXUser does not exist waits without any MX call",
 			objects: []client.Object{newMember(), secret()},
-			want:    outcome{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonUserNotReady, reconciling: true},
+			want:    expect{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonUserNotReady, reconciling: true},
 		},
 		{
 			reason: "a member whose MXUser is not Ready waits without any MX call",
@@ -287,7 +298,7 @@ func TestMXMemberReconcile(t *testing.T) {
 				setReconciling(&u.Status.Conditions, 1, testNow, mxv1alpha1.ReasonMXUnavailable, "MX is unavailable")
 				return u
 			}(), newMember(), secret()},
-			want: outcome{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonUserNotReady, reconciling: true},
+			want: expect{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonUserNotReady, reconciling: true},
 		},
 		{
 			reason: "a suspended member makes no MX call and is neither Reconciling nor Stalled",
@@ -296,12 +307,12 @@ func TestMXMemberReconcile(t *testing.T) {
 				m.Spec.Suspend = true
 				return m
 			}(), secret()},
-			want: outcome{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonSuspended},
+			want: expect{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonSuspended},
 		},
 		{
 			reason:  "a member in sync costs no MX call when reconciled again or after a restart; the resync is scheduled from lastReadAt",
 			objects: []client.Object{readyUser(), connectedMember(testSecretRV), secret()},
-			want:    outcome{ready: metav1.ConditionTrue, reason: mxv1alpha1.ReasonSucceeded, requeueMin: resyncMin - time.Hour, requeueMax: resyncMax - time.Hour},
+			want:    expect{ready: metav1.ConditionTrue, reason: mxv1alpha1.ReasonSucceeded, requeueMin: resyncMin - time.Hour, requeueMax: resyncMax - time.Hour},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, events []string) {
 				g.Expect(m.ResourceVersion).To(Equal("999"), "no status write")
 				g.Expect(events).To(BeEmpty())
@@ -310,7 +321,7 @@ func TestMXMemberReconcile(t *testing.T) {
 		{
 			reason:  "while MX aggregates, a reconcile before the poll delay is over costs no MX call",
 			objects: []client.Object{readyUser(), polling(time.Second), secret()},
-			want:    outcome{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonAggregating, reconciling: true, requeueMin: 2 * time.Second, requeueMax: 2 * time.Second},
+			want:    expect{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonAggregating, reconciling: true, requeueMin: 2 * time.Second, requeueMax: 2 * time.Second},
 		},
 		{
 			reason:  "when the poll is due the status is read; CONNECTED lists the accounts once and is Ready",
@@ -321,7 +332,7 @@ func TestMXMemberReconcile(t *testing.T) {
 				g.Expect(m.Status.AccountCount).To(Equal(int32(3)))
 				g.Expect(m.Status.AccountsAsOf.Time).To(BeTemporally("==", testNow.Add(-time.Second)))
 				g.Expect(meta.FindStatusCondition(m.Status.Conditions, mxv1alpha1.ReadyCondition).Message).To(Equal("Connected to MX Bank. 3 account(s)."))
-				g.Expect(events).To(ContainElements(ContainSubstring("from CREATED to CONNECTED"), ContainSubstring("Listed 3 account(s)")))
+				g.Expect(events).To(BeEmpty(), "routine progress is not news: no event")
 			},
 		},
 		{
@@ -329,10 +340,11 @@ func TestMXMemberReconcile(t *testing.T) {
 			objects: []client.Object{readyUser(), polling(40 * time.Second), secret()},
 			mx: func(f *fakeMX) {
 				f.getMemberStatus = func(_, _ string) (*mx.MemberStatus, error) {
-					return &mx.MemberStatus{ConnectionStatus: mx.StatusCreated, IsBeingAggregated: true}, nil
+					started := testNow.Add(-40 * time.Second)
+					return &mx.MemberStatus{ConnectionStatus: mx.StatusCreated, IsBeingAggregated: true, AggregatedAt: &started}, nil
 				}
 			},
-			want: outcome{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonAggregating, reconciling: true, requeueMin: 20 * time.Second, requeueMax: 20 * time.Second},
+			want: expect{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonAggregating, reconciling: true, requeueMin: 20 * time.Second, requeueMax: 20 * time.Second},
 		},
 		{
 			reason:  "DENIED stalls with MX's message and what to do, and is not polled (only the resync)",
@@ -342,11 +354,11 @@ func TestMXMemberReconcile(t *testing.T) {
 					return &mx.MemberStatus{ConnectionStatus: mx.StatusDenied, ConnectionStatusMessage: "The credentials were not accepted."}, nil
 				}
 			},
-			want: outcome{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: "Denied", stalled: true, requeueMin: resyncMin, requeueMax: resyncMax},
+			want: expect{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: "Denied", stalled: true, requeueMin: resyncMin, requeueMax: resyncMax},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, events []string) {
 				msg := meta.FindStatusCondition(m.Status.Conditions, mxv1alpha1.StalledCondition).Message
 				g.Expect(msg).To(HavePrefix("The credentials were not accepted. Put the end user's correct credentials into Secret \"creds\""))
-				g.Expect(events).To(ConsistOf(ContainSubstring("from CREATED to DENIED")))
+				g.Expect(events).To(ConsistOf(HavePrefix("Warning Denied The credentials were not accepted.")), "a Stalled transition is one Warning event")
 			},
 		},
 		{
@@ -358,7 +370,7 @@ func TestMXMemberReconcile(t *testing.T) {
 				}
 				f.getMember = func(_, _ string) (*mx.Member, error) { return mxMember(mx.StatusLocked, false), nil }
 			},
-			want: outcome{calls: []string{"GetMemberStatus", "GetMember"}, ready: metav1.ConditionFalse, reason: "Locked", stalled: true, requeueMin: resyncMin, requeueMax: resyncMax},
+			want: expect{calls: []string{"GetMemberStatus", "GetMember"}, ready: metav1.ConditionFalse, reason: "Locked", stalled: true, requeueMin: resyncMin, requeueMax: resyncMax},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, _ []string) {
 				g.Expect(m.Status.ConnectionStatusMessage).To(Equal("MX says LOCKED."))
 			},
@@ -371,7 +383,7 @@ func TestMXMemberReconcile(t *testing.T) {
 					return &mx.MemberStatus{ConnectionStatus: mx.StatusFailed, ConnectionStatusMessage: "We couldn't update."}, nil
 				}
 			},
-			want: outcome{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonRetryLater, reconciling: true, requeueMin: 30 * time.Minute, requeueMax: 30 * time.Minute},
+			want: expect{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonRetryLater, reconciling: true, requeueMin: 30 * time.Minute, requeueMax: 30 * time.Minute},
 		},
 		{
 			reason:  "CLOSED is terminal: Stalled",
@@ -381,7 +393,7 @@ func TestMXMemberReconcile(t *testing.T) {
 					return &mx.MemberStatus{ConnectionStatus: mx.StatusClosed, ConnectionStatusMessage: "This connection has been closed."}, nil
 				}
 			},
-			want: outcome{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: "Closed", stalled: true, requeueMin: resyncMin, requeueMax: resyncMax},
+			want: expect{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: "Closed", stalled: true, requeueMin: resyncMin, requeueMax: resyncMax},
 		},
 		{
 			reason:  "CHALLENGED shows the challenges (without images) and stalls until answers exist",
@@ -394,7 +406,7 @@ func TestMXMemberReconcile(t *testing.T) {
 					}}, nil
 				}
 			},
-			want: outcome{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: "Challenged", stalled: true, requeueMin: 10 * time.Minute, requeueMax: 10 * time.Minute},
+			want: expect{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: "Challenged", stalled: true, requeueMin: 10 * time.Minute, requeueMax: 10 * time.Minute},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, _ []string) {
 				g.Expect(m.Status.Challenges).To(Equal([]mxv1alpha1.Challenge{
 					{GUID: "CRD-img", Label: "What is shown?", Type: "IMAGE_DATA"},
@@ -424,7 +436,7 @@ func TestMXMemberReconcile(t *testing.T) {
 		{
 			reason:  "with answers for only some challenges, nothing is sent and the missing guids are named",
 			objects: []client.Object{readyUser(), challengedMember(""), answersSecret(map[string]string{"CRD-a": "sms"})},
-			want:    outcome{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonAwaitingMFAAnswers, stalled: true, requeueMin: 10 * time.Minute, requeueMax: 10 * time.Minute},
+			want:    expect{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonAwaitingMFAAnswers, stalled: true, requeueMin: 10 * time.Minute, requeueMax: 10 * time.Minute},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, _ []string) {
 				g.Expect(meta.FindStatusCondition(m.Status.Conditions, mxv1alpha1.StalledCondition).Message).To(ContainSubstring("CRD-b"))
 			},
@@ -432,11 +444,15 @@ func TestMXMemberReconcile(t *testing.T) {
 		{
 			reason:  "a set of challenges already answered is not answered again",
 			objects: []client.Object{readyUser(), challengedMember("CRD-a,CRD-b"), answersSecret(map[string]string{"CRD-a": "sms", "CRD-b": "x"})},
-			want:    outcome{ready: metav1.ConditionFalse, reason: "Challenged", stalled: true, requeueMin: resyncMin - time.Hour, requeueMax: resyncMax - time.Hour},
+			want:    expect{ready: metav1.ConditionFalse, reason: "Challenged", stalled: true, requeueMin: resyncMin - time.Hour, requeueMax: resyncMax - time.Hour},
 		},
 		{
-			reason:  "a changed credentials Secret is sent to MX, which starts an aggregation",
-			objects: []client.Object{readyUser(), connectedMember("41"), secret()},
+			reason: "a changed credentials Secret is sent to MX, which starts an aggregation",
+			objects: []client.Object{readyUser(), func() client.Object {
+				m := connectedMember("41")
+				m.Status.AppliedCredentials = credentialsFingerprint(testFingerprintKey, []mx.CredentialValue{{GUID: "CRD-user", Value: "mxuser"}, {GUID: "CRD-pass", Value: "old"}})
+				return m
+			}(), secret()},
 			mx: all(fields, func(f *fakeMX) {
 				f.updateMember = func(_, _ string, req mx.UpdateMemberRequest) (*mx.Member, error) {
 					if len(req.Credentials) != 2 || req.Metadata != nil {
@@ -448,13 +464,24 @@ func TestMXMemberReconcile(t *testing.T) {
 			want: with(aggregating, "ListInstitutionCredentials", "UpdateMember"),
 			check: func(g Gomega, m *mxv1alpha1.MXMember, events []string) {
 				g.Expect(m.Status.CredentialsRevision).To(Equal(testSecretRV))
-				g.Expect(events).To(ContainElement(ContainSubstring("Sent the credentials of Secret creds (revision 42)")))
+				g.Expect(m.Status.AppliedCredentials).To(Equal(credentialsFingerprint(testFingerprintKey, []mx.CredentialValue{{GUID: "CRD-user", Value: "mxuser"}, {GUID: "CRD-pass", Value: "pw"}})))
+				g.Expect(events).To(ContainElement(ContainSubstring("Sent the changed credentials of Secret creds")))
+			},
+		},
+		{
+			reason:  "a new revision of the credentials Secret with the same data (labels changed) costs no MX call",
+			objects: []client.Object{readyUser(), connectedMember("41"), secret()},
+			mx:      fields,
+			want:    with(inSync, "ListInstitutionCredentials"),
+			check: func(g Gomega, m *mxv1alpha1.MXMember, events []string) {
+				g.Expect(m.Status.CredentialsRevision).To(Equal(testSecretRV), "the revision is recorded as compared")
+				g.Expect(events).To(BeEmpty())
 			},
 		},
 		{
 			reason:  "an aggregation requested inside the throttle window costs no call and says when it is allowed",
 			objects: []client.Object{readyUser(), withAnnotation(connectedMember(testSecretRV), mxv1alpha1.AggregateRequestedAtAnnotation, "now"), secret()},
-			want:    outcome{ready: metav1.ConditionTrue, reason: mxv1alpha1.ReasonAggregationThrottled, requeueMin: time.Hour, requeueMax: time.Hour},
+			want:    expect{ready: metav1.ConditionTrue, reason: mxv1alpha1.ReasonAggregationThrottled, requeueMin: time.Hour, requeueMax: time.Hour},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, _ []string) {
 				g.Expect(m.Status.NextAggregationAllowedAt.Time).To(BeTemporally("==", testNow.Add(time.Hour)))
 				g.Expect(m.Status.LastHandledAggregateAt).To(BeEmpty())
@@ -466,6 +493,8 @@ func TestMXMemberReconcile(t *testing.T) {
 			objects: []client.Object{readyUser(), func() client.Object {
 				m := withAnnotation(connectedMember(testSecretRV), mxv1alpha1.AggregateRequestedAtAnnotation, "now")
 				m.Status.AggregatedAt = statusTime(testNow.Add(-4 * time.Hour))
+				m.Status.SuccessfullyAggregatedAt = m.Status.AggregatedAt
+				m.Status.AccountsAsOf = m.Status.AggregatedAt
 				return m
 			}(), secret()},
 			mx: func(f *fakeMX) {
@@ -501,7 +530,7 @@ func TestMXMemberReconcile(t *testing.T) {
 				m.Status.AggregatedAt = statusTime(testNow.Add(-4 * time.Hour))
 				return m
 			}(), secret()},
-			want: outcome{ready: metav1.ConditionFalse, reason: "Denied", stalled: true, requeueMin: resyncMin - time.Hour, requeueMax: resyncMax - time.Hour},
+			want: expect{ready: metav1.ConditionFalse, reason: "Denied", stalled: true, requeueMin: resyncMin - time.Hour, requeueMax: resyncMax - time.Hour},
 		},
 		{
 			reason:  "a member gone from MX is Stalled (GoneInMX) and not created again",
@@ -511,7 +540,7 @@ func TestMXMemberReconcile(t *testing.T) {
 					return nil, apiError(http.StatusNotFound, "Member not found")
 				}
 			},
-			want: outcome{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonGoneInMX, stalled: true},
+			want: expect{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonGoneInMX, stalled: true},
 		},
 		{
 			reason: "a member reported GoneInMX stays so without an MX call until a person asks",
@@ -520,7 +549,7 @@ func TestMXMemberReconcile(t *testing.T) {
 				setStalled(&m.Status.Conditions, 1, testNow, mxv1alpha1.ReasonGoneInMX, "gone")
 				return m
 			}(), secret()},
-			want: outcome{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonGoneInMX, stalled: true},
+			want: expect{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonGoneInMX, stalled: true},
 		},
 		{
 			reason: "a new reconcile-requested-at value re-creates a member reported GoneInMX",
@@ -543,7 +572,7 @@ func TestMXMemberReconcile(t *testing.T) {
 					return nil, apiError(http.StatusUnauthorized, "not valid")
 				}
 			},
-			want: outcome{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXUnauthorized, stalled: true, requeueMin: 15 * time.Minute, requeueMax: 15 * time.Minute},
+			want: expect{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXUnauthorized, stalled: true, requeueMin: 15 * time.Minute, requeueMax: 15 * time.Minute},
 		},
 		{
 			reason:  "a 429 waits for MX's Retry-After",
@@ -553,7 +582,7 @@ func TestMXMemberReconcile(t *testing.T) {
 					return nil, &mx.APIError{StatusCode: http.StatusTooManyRequests, RetryAfter: 7 * time.Second}
 				}
 			},
-			want: outcome{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXRateLimited, reconciling: true, requeueMin: 7 * time.Second, requeueMax: 7 * time.Second},
+			want: expect{calls: []string{"GetMemberStatus"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXRateLimited, reconciling: true, requeueMin: 7 * time.Second, requeueMax: 7 * time.Second},
 		},
 		{
 			reason:  "another 4xx is Stalled with MX's message and a terminal error",
@@ -563,7 +592,7 @@ func TestMXMemberReconcile(t *testing.T) {
 					return nil, false, apiError(http.StatusUnprocessableEntity, "The metadata is too long.")
 				}
 			}),
-			want: outcome{calls: []string{"ListInstitutionCredentials", "CreateMember"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXRejected, stalled: true, err: "terminal"},
+			want: expect{calls: []string{"ListInstitutionCredentials", "CreateMember"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXRejected, stalled: true},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, _ []string) {
 				g.Expect(meta.FindStatusCondition(m.Status.Conditions, mxv1alpha1.StalledCondition).Message).To(
 					Equal("MX rejected creating the member (" + statusCodeText(http.StatusUnprocessableEntity) + "): The metadata is too long. Fix the spec; the operator retries when the object changes."))
@@ -611,7 +640,7 @@ func TestMXMemberReconcile(t *testing.T) {
 				}
 				f.oauthWindowURI = func(_, _ string) (string, error) { return "https://oauth.example/authorize", nil }
 			},
-			want: outcome{calls: []string{"ListInstitutionCredentials", "CreateMember", "OAuthWindowURI"}, ready: metav1.ConditionFalse, reason: "Pending", stalled: true, requeueMin: resyncMin, requeueMax: resyncMax},
+			want: expect{calls: []string{"ListInstitutionCredentials", "CreateMember", "OAuthWindowURI"}, ready: metav1.ConditionFalse, reason: "Pending", stalled: true, requeueMin: 10 * time.Second, requeueMax: 10 * time.Second},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, _ []string) {
 				g.Expect(m.Status.OAuthWindowURI).To(Equal("https://oauth.example/authorize"))
 			},
@@ -788,10 +817,15 @@ func TestMXMemberFinalizerFirst(t *testing.T) {
 	c := newFakeClient(readyUser(), m, credentialsSecret(map[string]string{"username": "u", "password": "p"}))
 	f := &fakeMX{}
 	r, _ := newMemberReconciler(c, f)
-	res, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: key(m)})
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(res.IsZero()).To(BeTrue(), "the finalizer update itself triggers the next reconcile")
-	g.Expect(f.Calls()).To(BeEmpty(), "no MX call before the finalizer is in place")
+	f.listInstitutionCredentials = func(string) ([]mx.CredentialField, error) {
+		got := &mxv1alpha1.MXMember{}
+		g.Expect(c.Get(context.Background(), key(m), got)).To(Succeed())
+		g.Expect(got.Finalizers).To(Equal([]string{mxv1alpha1.Finalizer}), "no MX call before the finalizer is in place")
+		return nil, apiError(http.StatusServiceUnavailable, "down")
+	}
+	_, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: key(m)})
+	g.Expect(err).To(HaveOccurred(), "the same reconcile goes on after adding the finalizer (no round trip)")
+	g.Expect(f.Calls()).To(Equal([]string{"ListInstitutionCredentials"}))
 	got := &mxv1alpha1.MXMember{}
 	g.Expect(c.Get(context.Background(), key(m), got)).To(Succeed())
 	g.Expect(got.Finalizers).To(Equal([]string{mxv1alpha1.Finalizer}))
@@ -840,9 +874,10 @@ func TestConnectionStatusConditions(t *testing.T) {
 			m.Status.IsBeingAggregated = tc.aggregating
 			m.Status.ConnectionStatusMessage = "MX message"
 			r, _ := newMemberReconciler(nil, &fakeMX{})
-			r.init()
 			s := &memberScope{member: m, now: testNow}
-			r.summarize(s)
+			out := r.summarize(s)
+			_, err := finish(context.Background(), newFakeClient(m.DeepCopy()), r.Recorder, memberStatus, m.DeepCopy(), m, out, false, testNow)
+			g.Expect(err).NotTo(HaveOccurred())
 			ready := meta.FindStatusCondition(m.Status.Conditions, mxv1alpha1.ReadyCondition)
 			g.Expect(ready.Status).To(Equal(tc.ready))
 			g.Expect(ready.Reason).To(Equal(tc.reason))
@@ -878,19 +913,33 @@ func TestSecretChangeMatters(t *testing.T) {
 	}
 }
 
-func TestMemberDrift(t *testing.T) {
+func TestMemberSettingsHash(t *testing.T) {
 	g := NewWithT(t)
 	spec := mxv1alpha1.MXMemberSpec{Metadata: "m", DisableBackgroundAggregation: true}
-	_, drift := memberDrift(spec, "id", &mx.Member{ID: "id", Metadata: "m", BackgroundAggregationIsDisabled: true})
-	g.Expect(drift).To(BeFalse(), "a member matching the spec needs no update")
-	req, drift := memberDrift(spec, "id", &mx.Member{ID: "old", Metadata: "m", BackgroundAggregationIsDisabled: false})
-	g.Expect(drift).To(BeTrue())
+	h := settingsHash(desiredMemberSettings(spec, "id"))
+	g.Expect(settingsHash(memberSettings{ID: "id", Metadata: "m", DisableBackgroundAggregation: true})).To(Equal(h), "what MX returns compares with what the spec asks")
+	g.Expect(settingsHash(desiredMemberSettings(spec, "other"))).NotTo(Equal(h), "the partner id counts")
+	spec.Metadata = "n"
+	g.Expect(settingsHash(desiredMemberSettings(spec, "id"))).NotTo(Equal(h), "metadata counts")
+	spec.RefreshInterval = &metav1.Duration{Duration: 5 * time.Hour}
+	spec.Metadata = "m"
+	g.Expect(settingsHash(desiredMemberSettings(spec, "id"))).To(Equal(h), "fields MX does not hold do not count")
+	req := desiredMemberSettings(spec, "id").update()
 	g.Expect(*req.ID).To(Equal("id"))
-	g.Expect(req.Metadata).To(BeNil(), "only differing fields are sent")
-	g.Expect(*req.BackgroundAggregationIsDisabled).To(BeTrue())
-	req, drift = memberDrift(spec, "id", nil)
-	g.Expect(drift).To(BeTrue(), "an unobserved member gets every setting")
 	g.Expect(req.Credentials).To(BeNil(), "settings never carry credentials")
+}
+
+func TestCredentialsFingerprint(t *testing.T) {
+	g := NewWithT(t)
+	a := []mx.CredentialValue{{GUID: "CRD-user", Value: "mxuser"}, {GUID: "CRD-pass", Value: "password"}}
+	fp := credentialsFingerprint([]byte("k1"), a)
+	g.Expect(fp).NotTo(ContainSubstring("password"))
+	g.Expect(credentialsFingerprint([]byte("k1"), []mx.CredentialValue{a[1], a[0]})).To(Equal(fp), "the order of the fields does not count")
+	g.Expect(credentialsFingerprint([]byte("k2"), a)).NotTo(Equal(fp), "keyed: without the key a reader cannot test guesses")
+	plain := sha256.Sum256([]byte("password"))
+	g.Expect(fp).NotTo(ContainSubstring(hex.EncodeToString(plain[:8])), "not a plain hash of the password")
+	g.Expect(credentialsFingerprint([]byte("k1"), []mx.CredentialValue{{GUID: "CRD-user", Value: "mxuser"}, {GUID: "CRD-pass", Value: "passwore"}})).NotTo(Equal(fp))
+	g.Expect(credentialsFingerprint([]byte("k1"), []mx.CredentialValue{{GUID: "CRD-user", Value: "mxuserp"}, {GUID: "CRD-pass", Value: "assword"}})).NotTo(Equal(fp), "values cannot shift between fields")
 }
 
 func TestCredentialValues(t *testing.T) {
@@ -912,10 +961,18 @@ func TestAccountSummariesAreBounded(t *testing.T) {
 	g.Expect(truncated).To(BeFalse())
 }
 
-func TestCamelStatus(t *testing.T) {
+func TestStatusRulesReasons(t *testing.T) {
 	g := NewWithT(t)
-	g.Expect(camelStatus(mx.StatusDenied)).To(Equal("Denied"))
-	g.Expect(camelStatus("SOME_NEW_STATUS")).To(Equal("SomeNewStatus"))
-	g.Expect(camelStatus("42")).To(Equal(mxv1alpha1.ReasonRetryLater), "a reason must start with a letter")
-	g.Expect(strings.ContainsAny(camelStatus(mx.StatusDiscontinued), "_ ")).To(BeFalse())
+	for status, row := range statusRules {
+		for _, rule := range []statusRule{row.busy, row.idle} {
+			if rule.verdict != verdictStalled {
+				continue
+			}
+			camel := strings.ToUpper(string(status)[:1]) + strings.ToLower(string(status)[1:])
+			g.Expect(rule.reason).To(Equal(camel), "a Stalled reason is the status in CamelCase (%s)", status)
+			g.Expect(rule.read).NotTo(Equal(readPoll), "nobody polls a member only a person can get past (%s)", status)
+		}
+	}
+	g.Expect(statusRules).To(HaveLen(22), "every documented connection status has a row")
+	g.Expect(ruleFor("SOMETHING_NEW", false).reason).To(Equal(mxv1alpha1.ReasonRetryLater))
 }

@@ -8,81 +8,100 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
 	"github.com/mxoperator/mx-operator/internal/mx"
 )
 
-// The phases that get a member into MX: wait for its user, then create or adopt it exactly once.
+// The phases that get a member into MX: wait for its user, make sure nobody else owns its MX
+// member, then create or adopt it exactly once.
 
 // reconcileUser waits, without any MX call, until the referenced MXUser exists in MX and is
 // Ready (Reconciling, reason UserNotReady); the MXUser watch brings the member back when it is.
-// It sets s.userGUID.
-func (r *MXMemberReconciler) reconcileUser(ctx context.Context, s *memberScope) (bool, ctrl.Result, error) {
+// When the user is refused by MX for the operator's own credentials, the member says so
+// (MXUnauthorized). It sets s.userGUID.
+func (r *MXMemberReconciler) reconcileUser(ctx context.Context, s *memberScope) outcome {
 	user := &mxv1alpha1.MXUser{}
 	key := types.NamespacedName{Namespace: s.member.Namespace, Name: s.member.Spec.UserRef.Name}
 	if err := r.Get(ctx, key, user); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return stop(ctrl.Result{}, err)
+			return apiFailure(err)
 		}
-		setReconciling(&s.member.Status.Conditions, s.member.Generation, s.now, mxv1alpha1.ReasonUserNotReady,
-			fmt.Sprintf("Waiting for MXUser %q, which does not exist.", key.Name))
-		return stop(ctrl.Result{}, nil)
+		return waiting(0, mxv1alpha1.ReasonUserNotReady, fmt.Sprintf("Waiting for MXUser %q, which does not exist.", key.Name))
 	}
-	if !user.DeletionTimestamp.IsZero() {
-		setReconciling(&s.member.Status.Conditions, s.member.Generation, s.now, mxv1alpha1.ReasonUserNotReady,
-			fmt.Sprintf("MXUser %q is being deleted; it waits for this member to be deleted first.", key.Name))
-		return stop(ctrl.Result{}, nil)
-	}
-	if !meta.IsStatusConditionTrue(user.Status.Conditions, mxv1alpha1.ReadyCondition) || user.Status.GUID == "" {
-		setReconciling(&s.member.Status.Conditions, s.member.Generation, s.now, mxv1alpha1.ReasonUserNotReady,
-			fmt.Sprintf("Waiting for MXUser %q to be Ready.", key.Name))
-		return stop(ctrl.Result{}, nil)
+	ready := meta.FindStatusCondition(user.Status.Conditions, mxv1alpha1.ReadyCondition)
+	switch {
+	case !user.DeletionTimestamp.IsZero():
+		return waiting(0, mxv1alpha1.ReasonUserNotReady, fmt.Sprintf("MXUser %q is being deleted; it waits for this member to be deleted first.", key.Name))
+	case ready != nil && ready.Reason == mxv1alpha1.ReasonMXUnauthorized:
+		return stalled(mxv1alpha1.ReasonMXUnauthorized, fmt.Sprintf("MXUser %q: %s", key.Name, ready.Message))
+	case ready == nil || ready.Status != "True" || user.Status.GUID == "":
+		reason := ""
+		if ready != nil && ready.Reason != "" {
+			reason = fmt.Sprintf(" (it is %s: %s)", ready.Reason, ready.Message)
+		}
+		return waiting(0, mxv1alpha1.ReasonUserNotReady, fmt.Sprintf("Waiting for MXUser %q to be Ready%s.", key.Name, reason))
 	}
 	s.userGUID = user.Status.GUID
-	return next()
+	return proceed()
+}
+
+// reconcileOwnership stalls (AlreadyManaged), without any MX call, a member whose partner id or
+// guid another MXMember in the cluster owns (identity.go); it proceeds by itself when the other
+// goes away.
+func (r *MXMemberReconciler) reconcileOwnership(ctx context.Context, s *memberScope) outcome {
+	other, err := memberClaims.otherOwner(ctx, r.Client, s.member, s.partnerID, s.member.Status.GUID)
+	if err != nil {
+		return apiFailure(err)
+	}
+	if other == "" {
+		return proceed()
+	}
+	return stalled(mxv1alpha1.ReasonAlreadyManaged, fmt.Sprintf(
+		"MXMember %s already manages the MX member with partner id %q; this member makes no MX calls, and deleting it leaves that MX member alone. Give this MXMember another spec.id, or delete it.",
+		other, s.partnerID)).retryAfter(r.Timing.WaitingRetryInterval)
 }
 
 // reconcileGone keeps a member whose MX member disappeared Stalled (GoneInMX) until a person sets
 // a new value of the reconcile-requested-at annotation; then it forgets what it knew about the
 // old member so that reconcileCreate creates it again.
-func (r *MXMemberReconciler) reconcileGone(_ context.Context, s *memberScope) (bool, ctrl.Result, error) {
+func (r *MXMemberReconciler) reconcileGone(_ context.Context, s *memberScope) outcome {
 	if !isStalledWith(s.member.Status.Conditions, mxv1alpha1.ReasonGoneInMX) {
-		return next()
+		return proceed()
 	}
 	if s.reconcileRequest == "" {
-		return stop(ctrl.Result{}, nil)
+		c := meta.FindStatusCondition(s.member.Status.Conditions, mxv1alpha1.StalledCondition)
+		return stalled(c.Reason, c.Message)
 	}
 	st := &s.member.Status
 	st.LastHandledReconcileAt = s.reconcileRequest
 	st.GUID, st.UserGUID, st.ConnectionStatus, st.ConnectionStatusMessage = "", "", "", ""
 	st.IsBeingAggregated, st.OAuthWindowURI, st.CredentialsRevision, st.AnsweredChallenges = false, "", "", ""
+	st.AppliedSettings, st.AppliedCredentials, st.AnswersRevision = "", "", ""
 	st.Challenges, st.AccountsAsOf = nil, nil
-	return next()
+	return proceed()
 }
 
 // reconcileCreate makes sure a member without a recorded guid exists in MX exactly once (see the
-// type's documentation): it looks up first only when status.id shows an earlier attempt,
-// otherwise it creates directly and resolves a 409 by looking up and adopting. It stalls, without
-// calling MX, on a missing Secret or key, and on an unknown institution.
-func (r *MXMemberReconciler) reconcileCreate(ctx context.Context, s *memberScope) (bool, ctrl.Result, error) {
-	if s.member.Status.GUID != "" {
-		return next()
-	}
-	creds, rev, done, res, err := r.credentialsForCreate(ctx, s)
-	if done {
-		return stop(res, err)
-	}
+// type's documentation): it looks up first only when status.id shows an attempt whose outcome is
+// unknown, otherwise it creates directly and resolves a 409 by looking up and adopting. It
+// stalls, without calling MX, on a missing Secret or key, and on an unknown institution.
+func (r *MXMemberReconciler) reconcileCreate(ctx context.Context, s *memberScope) outcome {
 	st := &s.member.Status
+	if st.GUID != "" {
+		return proceed()
+	}
+	if out := r.readCredentials(ctx, s); out.done() {
+		return out
+	}
 	if st.ID != "" && st.UserGUID == s.userGUID {
 		found, err := r.MX.FindMemberByID(ctx, s.userGUID, s.partnerID)
 		if err == nil {
-			return r.adopt(ctx, s, found, rev)
+			return r.adopt(ctx, s, found)
 		}
 		if !mx.IsNotFound(err) {
-			return stop(r.Timing.mxFailure(&st.Conditions, s.member.Generation, s.now, "looking up the member", err))
+			return r.Timing.mxOutcome("looking up the member", err)
 		}
 	}
 
@@ -90,7 +109,7 @@ func (r *MXMemberReconciler) reconcileCreate(ctx context.Context, s *memberScope
 	st.ID, st.UserGUID = s.partnerID, s.userGUID
 	created, _, err := r.MX.CreateMember(ctx, s.userGUID, mx.CreateMemberRequest{
 		InstitutionCode:                 s.member.Spec.InstitutionCode,
-		Credentials:                     creds,
+		Credentials:                     s.credentials.values,
 		ID:                              s.partnerID,
 		Metadata:                        s.member.Spec.Metadata,
 		SkipAggregation:                 s.member.Spec.SkipInitialAggregation,
@@ -99,122 +118,149 @@ func (r *MXMemberReconciler) reconcileCreate(ctx context.Context, s *memberScope
 	})
 	switch {
 	case mx.IsConflict(err):
-		found, findErr := r.MX.FindMemberByID(ctx, s.userGUID, s.partnerID)
-		if findErr == nil {
-			return r.adopt(ctx, s, found, rev)
-		}
-		if !mx.IsNotFound(findErr) {
-			return stop(r.Timing.mxFailure(&st.Conditions, s.member.Generation, s.now, "looking up the member", findErr))
-		}
-		setStalled(&st.Conditions, s.member.Generation, s.now, mxv1alpha1.ReasonDuplicate, fmt.Sprintf(
-			"MX already holds a connection of this user to %s with these credentials under another partner id, so it refused to create another. Delete that member in MX or use other credentials.",
-			s.member.Spec.InstitutionCode))
-		return stop(ctrl.Result{}, nil)
+		return r.resolveConflict(ctx, s)
 	case mx.IsNotFound(err):
-		setReconciling(&st.Conditions, s.member.Generation, s.now, mxv1alpha1.ReasonUserNotReady, fmt.Sprintf(
-			"MX does not know user %s of MXUser %q; waiting for the MXUser to notice.", s.userGUID, s.member.Spec.UserRef.Name))
-		return stop(ctrl.Result{RequeueAfter: r.Timing.WaitingRetryInterval}, nil)
+		r.userMayBeGone(ctx, s)
+		return waiting(r.Timing.WaitingRetryInterval, mxv1alpha1.ReasonUserNotReady, fmt.Sprintf(
+			"MX does not know user %s of MXUser %q; the MXUser is read again.", s.userGUID, s.member.Spec.UserRef.Name))
 	case err != nil:
-		return stop(r.Timing.mxFailure(&st.Conditions, s.member.Generation, s.now, "creating the member", err))
+		return r.Timing.mxOutcome("creating the member", err)
 	}
-	s.createdOrAdopted = true
-	st.CredentialsRevision = rev
 	r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventCreated, "Create", "Created MX member %s with partner id %s", created.GUID, s.partnerID)
+	r.recordApplied(s, desiredMemberSettings(s.member.Spec, s.partnerID))
 	r.observedMember(s, created)
 	return r.ensureOAuthWindow(ctx, s)
 }
 
-// credentialsForCreate returns the credentials to create the member with and the Secret's
-// resourceVersion (none for OAuth). It stalls on an unknown institution (InstitutionNotFound), a
-// missing Secret (SecretNotFound) or key (SecretKeyMissing), naming keys but never values.
-func (r *MXMemberReconciler) credentialsForCreate(ctx context.Context, s *memberScope) ([]mx.CredentialValue, string, bool, ctrl.Result, error) {
-	fields, done, res, err := r.institutionFields(ctx, s)
-	if done || s.member.Spec.OAuth {
-		return nil, "", done, res, err
-	}
-	creds, rev, done, res, err := r.readCredentials(ctx, s, fields)
-	return creds, rev, done, res, err
-}
-
-// institutionFields returns the credential fields of the member's institution, from the
-// in-process cache when it has them.
-func (r *MXMemberReconciler) institutionFields(ctx context.Context, s *memberScope) ([]mx.CredentialField, bool, ctrl.Result, error) {
-	code := s.member.Spec.InstitutionCode
-	if fields, ok := r.institutions.get(code, s.now); ok {
-		return fields, false, ctrl.Result{}, nil
-	}
-	fields, err := r.MX.ListInstitutionCredentials(ctx, code)
-	if mx.IsNotFound(err) {
-		setStalled(&s.member.Status.Conditions, s.member.Generation, s.now, mxv1alpha1.ReasonInstitutionNotFound, fmt.Sprintf(
-			"MX does not know the institution %q. Fix spec.institutionCode (it is immutable: create a new MXMember).", code))
-		return nil, true, ctrl.Result{}, nil
-	}
+// resolveConflict handles a 409 on create. A member under our partner id is ours (ownership was
+// checked): adopt it. Otherwise MX holds this connection (same user, institution and
+// credentials) under another partner id: Stalled (Duplicate), naming the member when the user's
+// members show it.
+func (r *MXMemberReconciler) resolveConflict(ctx context.Context, s *memberScope) outcome {
+	members, err := r.MX.ListMembers(ctx, s.userGUID)
 	if err != nil {
-		res, err := r.Timing.mxFailure(&s.member.Status.Conditions, s.member.Generation, s.now, "reading the institution's credential fields", err)
-		return nil, true, res, err
+		return r.Timing.mxOutcome("looking up the member", err)
 	}
-	r.institutions.put(code, fields, s.now.Add(r.InstitutionCacheTTL))
-	return fields, false, ctrl.Result{}, nil
+	var same []string
+	for i := range members {
+		if members[i].ID == s.partnerID {
+			return r.adopt(ctx, s, &members[i])
+		}
+		if members[i].InstitutionCode == s.member.Spec.InstitutionCode {
+			same = append(same, fmt.Sprintf("%s (partner id %q)", members[i].GUID, members[i].ID))
+		}
+	}
+	which := "a member"
+	if len(same) > 0 {
+		which = "member " + namesList(same, maxListedNames)
+	}
+	return stalled(mxv1alpha1.ReasonDuplicate, fmt.Sprintf(
+		"MX already holds a connection of this user to %s with these credentials as %s, so it refused to create another. Delete that member in MX, adopt it by setting spec.id to its partner id, or use other credentials.",
+		s.member.Spec.InstitutionCode, which))
 }
 
-// readCredentials reads the credentials Secret from the API server and maps it onto fields.
-func (r *MXMemberReconciler) readCredentials(ctx context.Context, s *memberScope, fields []mx.CredentialField) ([]mx.CredentialValue, string, bool, ctrl.Result, error) {
+// readCredentials reads, once per reconcile, the institution's credential fields and the
+// credentials Secret from the API server, and maps the Secret onto the fields into
+// s.credentials (none for OAuth). It stalls on an unknown institution (InstitutionNotFound), a
+// missing Secret (SecretNotFound) or key (SecretKeyMissing), naming keys but never values.
+func (r *MXMemberReconciler) readCredentials(ctx context.Context, s *memberScope) outcome {
+	if s.credentials != nil {
+		return proceed()
+	}
+	fields, out := r.institutionFields(ctx, s)
+	if out.done() {
+		return out
+	}
+	if s.member.Spec.OAuth {
+		s.credentials = &secretCredentials{}
+		return proceed()
+	}
 	ref := s.member.Spec.CredentialsSecretRef
 	if ref == nil {
-		setStalled(&s.member.Status.Conditions, s.member.Generation, s.now, mxv1alpha1.ReasonSecretNotFound,
+		return stalled(mxv1alpha1.ReasonSecretNotFound,
 			"spec.credentialsSecretRef is not set. Name a Secret whose keys are the institution's credential fields.")
-		return nil, "", true, ctrl.Result{}, nil
 	}
 	secret := &corev1.Secret{}
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: s.member.Namespace, Name: ref.Name}, secret); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return nil, "", true, ctrl.Result{}, err
+			return apiFailure(err)
 		}
-		setStalled(&s.member.Status.Conditions, s.member.Generation, s.now, mxv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
-			"Secret %q named by spec.credentialsSecretRef does not exist. Create it with the keys %s.", ref.Name, namesList(fieldNames(fields), maxListedNames)))
-		return nil, "", true, ctrl.Result{RequeueAfter: r.Timing.WaitingRetryInterval}, nil
+		return stalled(mxv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
+			"Secret %q named by spec.credentialsSecretRef does not exist. Create it with the keys %s.", ref.Name, namesList(fieldNames(fields), maxListedNames))).
+			retryAfter(r.Timing.WaitingRetryInterval)
 	}
-	creds, missing := credentialValues(fields, secret.Data)
+	values, missing := credentialValues(fields, secret.Data)
 	if len(missing) > 0 {
-		setStalled(&s.member.Status.Conditions, s.member.Generation, s.now, mxv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf(
-			"Secret %q has no value for the key(s) %s, which institution %s requires.", ref.Name, namesList(missing, maxListedNames), s.member.Spec.InstitutionCode))
-		return nil, "", true, ctrl.Result{RequeueAfter: r.Timing.WaitingRetryInterval}, nil
+		s.member.Status.CredentialsRevision = secret.ResourceVersion
+		return stalled(mxv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf(
+			"Secret %q has no value for the key(s) %s, which institution %s requires.", ref.Name, namesList(missing, maxListedNames), s.member.Spec.InstitutionCode)).
+			retryAfter(r.Timing.WaitingRetryInterval)
 	}
-	return creds, secret.ResourceVersion, false, ctrl.Result{}, nil
+	s.credentials = &secretCredentials{values: values, revision: secret.ResourceVersion, fingerprint: credentialsFingerprint(r.FingerprintKey, values)}
+	return proceed()
 }
 
-// adopt takes over an MX member that carries the member's partner id, records the credentials
-// Secret revision as the one it was created with, and corrects its metadata and background
-// aggregation flag when they differ from the spec.
-func (r *MXMemberReconciler) adopt(ctx context.Context, s *memberScope, found *mx.Member, rev string) (bool, ctrl.Result, error) {
+// institutionFields returns the credential fields of the member's institution, from the
+// in-process cache when it has them.
+func (r *MXMemberReconciler) institutionFields(ctx context.Context, s *memberScope) ([]mx.CredentialField, outcome) {
+	code := s.member.Spec.InstitutionCode
+	if fields, ok := r.institutions.get(code, s.now); ok {
+		return fields, proceed()
+	}
+	fields, err := r.MX.ListInstitutionCredentials(ctx, code)
+	if mx.IsNotFound(err) {
+		return nil, stalled(mxv1alpha1.ReasonInstitutionNotFound, fmt.Sprintf(
+			"MX does not know the institution %q. Fix spec.institutionCode (it is immutable: create a new MXMember).", code))
+	}
+	if err != nil {
+		return nil, r.Timing.mxOutcome("reading the institution's credential fields", err)
+	}
+	r.institutions.put(code, fields, s.now.Add(r.InstitutionCacheTTL))
+	return fields, proceed()
+}
+
+// adopt takes over an MX member that carries the member's partner id (ownership was checked),
+// records the credentials as the ones it holds, and sends the settings when they differ from
+// the spec.
+func (r *MXMemberReconciler) adopt(ctx context.Context, s *memberScope, found *mx.Member) outcome {
 	log.FromContext(ctx).Info("Adopting MX member", "guid", found.GUID, "partnerID", s.partnerID)
-	s.createdOrAdopted = true
 	st := &s.member.Status
-	st.ID, st.UserGUID, st.CredentialsRevision = s.partnerID, s.userGUID, rev
+	st.ID, st.UserGUID = s.partnerID, s.userGUID
 	r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventAdopted, "Adopt", "Adopted MX member %s with partner id %s", found.GUID, s.partnerID)
+	r.recordApplied(s, memberSettings{ID: found.ID, Metadata: found.Metadata, DisableBackgroundAggregation: found.BackgroundAggregationIsDisabled})
 	r.observedMember(s, found)
-	if req, drift := memberDrift(s.member.Spec, s.partnerID, found); drift {
-		if done, res, err := r.updateMember(ctx, s, req, "updating the member's settings"); done {
-			return stop(res, err)
-		}
+	if out := r.reconcileSettings(ctx, s); out.done() {
+		return out
 	}
 	return r.ensureOAuthWindow(ctx, s)
 }
 
+// recordApplied records that MX holds settings and the credentials read in this reconcile.
+func (r *MXMemberReconciler) recordApplied(s *memberScope, settings memberSettings) {
+	st := &s.member.Status
+	st.AppliedSettings = settingsHash(settings)
+	if c := s.credentials; c != nil {
+		st.AppliedCredentials, st.CredentialsRevision = c.fingerprint, c.revision
+	}
+}
+
 // ensureOAuthWindow fetches the OAuth window URI of a PENDING OAuth member that has none, or a
 // fresh one (they are single-use and short-lived) when a person set a new reconcile-requested-at.
-func (r *MXMemberReconciler) ensureOAuthWindow(ctx context.Context, s *memberScope) (bool, ctrl.Result, error) {
+func (r *MXMemberReconciler) ensureOAuthWindow(ctx context.Context, s *memberScope) outcome {
 	st := &s.member.Status
 	if mx.ConnectionStatus(st.ConnectionStatus) != mx.StatusPending || !s.member.Spec.OAuth {
-		return next()
+		return proceed()
 	}
-	if st.OAuthWindowURI != "" && (s.reconcileRequest == "" || s.createdOrAdopted) {
-		return next()
+	if st.OAuthWindowURI != "" && s.reconcileRequest == "" {
+		return proceed()
 	}
 	uri, err := r.MX.OAuthWindowURI(ctx, st.UserGUID, st.GUID, mx.OAuthWindowOptions{})
 	if err != nil {
-		return r.memberCallFailed(s, "reading the OAuth window URI", err)
+		return r.memberCallFailed(ctx, s, "reading the OAuth window URI", err)
 	}
 	st.OAuthWindowURI = uri
-	return next()
+	if s.reconcileRequest != "" {
+		st.LastHandledReconcileAt = s.reconcileRequest
+	}
+	return proceed()
 }

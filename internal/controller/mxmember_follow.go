@@ -11,7 +11,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
@@ -21,101 +20,101 @@ import (
 // The phases that keep a member true once it exists in MX: send changed credentials and
 // settings, read its status when due, answer MFA, aggregate on request, list accounts.
 
-// reconcileCredentials sends the credentials again when the credentials Secret changed since
-// they were last sent (its resourceVersion differs from status.credentialsRevision). MX starts a
-// new aggregation; this is how a DENIED member recovers. A Secret that disappeared after the
-// member was created changes nothing.
-func (r *MXMemberReconciler) reconcileCredentials(ctx context.Context, s *memberScope) (bool, ctrl.Result, error) {
-	ref := s.member.Spec.CredentialsSecretRef
-	if s.createdOrAdopted || s.member.Spec.OAuth || ref == nil {
-		return next()
+// reconcileCredentials sends the credentials again when the data of the credentials Secret has
+// another fingerprint than the one MX acknowledged (status.appliedCredentials). The Secret's data
+// is read only when its resourceVersion (from the metadata cache) is not the one last compared,
+// so a change of its labels or annotations costs one API read and no MX call. MX starts a new
+// aggregation; this is how a DENIED member recovers. A Secret that disappeared after the member
+// was created changes nothing.
+func (r *MXMemberReconciler) reconcileCredentials(ctx context.Context, s *memberScope) outcome {
+	ref, st := s.member.Spec.CredentialsSecretRef, &s.member.Status
+	if s.member.Spec.OAuth || ref == nil {
+		return proceed()
 	}
-	key := types.NamespacedName{Namespace: s.member.Namespace, Name: ref.Name}
-	meta := &metav1.PartialObjectMetadata{}
-	meta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	if err := r.MetadataReader.Get(ctx, key, meta); err != nil {
+	md := &metav1.PartialObjectMetadata{}
+	md.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := r.MetadataReader.Get(ctx, types.NamespacedName{Namespace: s.member.Namespace, Name: ref.Name}, md); err != nil {
 		if apierrors.IsNotFound(err) {
-			return next()
+			return proceed()
 		}
-		return stop(ctrl.Result{}, err)
+		return apiFailure(err)
 	}
-	if meta.ResourceVersion == s.member.Status.CredentialsRevision {
-		return next()
+	if md.ResourceVersion == st.CredentialsRevision {
+		return proceed()
 	}
-	fields, done, res, err := r.institutionFields(ctx, s)
-	if done {
-		return stop(res, err)
+	if out := r.readCredentials(ctx, s); out.done() {
+		return out
 	}
-	creds, rev, done, res, err := r.readCredentials(ctx, s, fields)
-	if done {
-		return stop(res, err)
+	if s.credentials.fingerprint == st.AppliedCredentials {
+		st.CredentialsRevision = s.credentials.revision
+		return proceed()
 	}
-	log.FromContext(ctx).Info("Sending rotated credentials to MX", "guid", s.member.Status.GUID, "secret", ref.Name)
-	if done, res, err := r.updateMember(ctx, s, mx.UpdateMemberRequest{Credentials: creds}, "sending the updated credentials"); done {
-		return stop(res, err)
+	log.FromContext(ctx).Info("Sending changed credentials to MX", "guid", st.GUID, "secret", ref.Name)
+	got, err := r.MX.UpdateMember(ctx, st.UserGUID, st.GUID, mx.UpdateMemberRequest{Credentials: s.credentials.values})
+	if err != nil {
+		return r.memberCallFailed(ctx, s, "sending the changed credentials", err)
 	}
+	st.AppliedCredentials, st.CredentialsRevision = s.credentials.fingerprint, s.credentials.revision
+	st.Challenges, st.AnsweredChallenges, st.AnswersRevision = nil, "", ""
+	r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventCredentials, "Update", "Sent the changed credentials of Secret %s to MX", ref.Name)
+	r.observedMember(s, got)
+	return proceed()
+}
+
+// reconcileSettings sends the member's settings (partner id, metadata, background aggregation)
+// when the hash of what the spec asks for differs from the one MX acknowledged
+// (status.appliedSettings), whatever stopped an earlier attempt. It does not start an
+// aggregation.
+func (r *MXMemberReconciler) reconcileSettings(ctx context.Context, s *memberScope) outcome {
 	st := &s.member.Status
-	st.CredentialsRevision = rev
-	st.Challenges, st.AnsweredChallenges = nil, ""
-	r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventCredentialsUpdated, "Update", "Sent the credentials of Secret %s (revision %s) to MX", ref.Name, rev)
-	return next()
+	desired := desiredMemberSettings(s.member.Spec, s.partnerID)
+	if settingsHash(desired) == st.AppliedSettings {
+		return proceed()
+	}
+	log.FromContext(ctx).Info("Updating the MX member's settings", "guid", st.GUID)
+	got, err := r.MX.UpdateMember(ctx, st.UserGUID, st.GUID, desired.update())
+	if err != nil {
+		return r.memberCallFailed(ctx, s, "updating the member's settings", err)
+	}
+	st.ID, st.AppliedSettings = s.partnerID, settingsHash(desired)
+	r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventUpdated, "Update", "Updated the settings of MX member %s", st.GUID)
+	r.observedMember(s, got)
+	return proceed()
 }
 
-// reconcileSpec sends the member's settings (partner id, metadata, background aggregation) to MX
-// after the spec changed, or after a suspension during which it may have changed. It does not
-// start an aggregation.
-func (r *MXMemberReconciler) reconcileSpec(ctx context.Context, s *memberScope) (bool, ctrl.Result, error) {
-	if s.createdOrAdopted || (s.member.Generation == s.member.Status.ObservedGeneration && !s.wasSuspended) {
-		return next()
+// reconcileObserve reads the member's status from MX when a read is due (its status's cadence),
+// MX reported a change by webhook, or a person set a new reconcile-requested-at. It fetches the
+// challenges when the status carries none, MX's end-user message (GET member: the status
+// endpoint has none) when the status needs a person and the message is not known yet, and a new
+// OAuth window URI when asked.
+func (r *MXMemberReconciler) reconcileObserve(ctx context.Context, s *memberScope) outcome {
+	if !s.readAt.IsZero() {
+		return proceed()
 	}
-	req, drift := memberDrift(s.member.Spec, s.partnerID, nil)
-	if !drift {
-		return next()
-	}
-	if done, res, err := r.updateMember(ctx, s, req, "updating the member's settings"); done {
-		return stop(res, err)
-	}
-	s.member.Status.ID = s.partnerID
-	return next()
-}
-
-// reconcileObserve reads the member's status from MX when a read is due: MX is aggregating and
-// the poll delay has passed, the resync is due, MX reported a change by webhook, a person set a
-// new reconcile-requested-at, or the member was just unsuspended. It fetches the challenges when
-// the status carries none, the end-user message (GET member) when MX's status endpoint gave none
-// for a status that needs one, and a new OAuth window URI when asked.
-func (r *MXMemberReconciler) reconcileObserve(ctx context.Context, s *memberScope) (bool, ctrl.Result, error) {
-	if s.fresh {
-		return next()
-	}
-	forced := s.reconcileRequest != "" || s.hints > 0 || s.wasSuspended
-	if !forced && s.now.Before(r.nextRead(s)) {
-		return next()
+	if s.reconcileRequest == "" && s.hints == 0 && s.now.Before(r.nextRead(s)) {
+		return proceed()
 	}
 	st := &s.member.Status
 	got, err := r.MX.GetMemberStatus(ctx, st.UserGUID, st.GUID)
 	if err != nil {
-		return r.memberCallFailed(s, "reading the member's status", err)
+		return r.memberCallFailed(ctx, s, "reading the member's status", err)
 	}
-	previous := st.ConnectionStatus
 	r.observedStatus(s, got)
 	status := mx.ConnectionStatus(st.ConnectionStatus)
 	if status == mx.StatusChallenged && len(got.Challenges) == 0 {
 		cs, err := r.MX.ListChallenges(ctx, st.UserGUID, st.GUID)
 		if err != nil {
-			return r.memberCallFailed(s, "listing the member's challenges", err)
+			return r.memberCallFailed(ctx, s, "listing the member's challenges", err)
 		}
 		st.Challenges = challengesFromMX(cs)
 	}
-	class := status.Class()
-	needsMessage := class == mx.StatusClassNeedsUser || class == mx.StatusClassTerminal || class == mx.StatusClassRetryLater
-	if needsMessage && got.ConnectionStatusMessage == "" && (previous != st.ConnectionStatus || st.ConnectionStatusMessage == "") {
+	if memberRule(*st).verdict == verdictStalled && st.ConnectionStatusMessage == "" {
 		m, err := r.MX.GetMember(ctx, st.UserGUID, st.GUID)
 		if err != nil {
-			return r.memberCallFailed(s, "reading the member", err)
+			return r.memberCallFailed(ctx, s, "reading the member", err)
 		}
 		st.ConnectionStatusMessage = m.ConnectionStatusMessage
-		if status == mx.StatusPending {
+		if status == mx.StatusPending && m.OAuthWindowURI != "" {
 			st.OAuthWindowURI = m.OAuthWindowURI
 		}
 	}
@@ -126,96 +125,46 @@ func (r *MXMemberReconciler) reconcileObserve(ctx context.Context, s *memberScop
 	return r.ensureOAuthWindow(ctx, s)
 }
 
-// nextRead returns when the member is next due for a status read: what this process scheduled,
-// or else (after a restart) the interval of its state counted from status.lastReadAt.
-func (r *MXMemberReconciler) nextRead(s *memberScope) time.Time {
-	if at, ok := r.mem.readAt(s.member.UID); ok {
-		return at
-	}
-	last := s.member.Status.LastReadAt
-	if last == nil {
-		return time.Time{}
-	}
-	return last.Add(r.readInterval(s))
-}
-
-// readInterval is how long after a read the member in its current state is read again: the
-// poll delay while MX works, RetryLaterInterval while MX reports a failure it usually recovers
-// from, and the jittered resync otherwise (in sync, or waiting for the end user).
-func (r *MXMemberReconciler) readInterval(s *memberScope) time.Duration {
-	st := s.member.Status
-	switch {
-	case memberWorking(st):
-		since, ok := reconcilingSince(st.Conditions)
-		if !ok {
-			since = s.now
-		}
-		return r.Timing.pollDelay(s.now.Sub(since))
-	case memberIdle(st), mx.ConnectionStatus(st.ConnectionStatus).Class() == mx.StatusClassRetryLater:
-		return r.Timing.RetryLaterInterval
-	}
-	return r.Timing.resyncDelay(s.member.UID)
-}
-
-// memberWorking reports whether MX is working on the member: a transient status with a job
-// running, or CONNECTED while still aggregating.
-func memberWorking(st mxv1alpha1.MXMemberStatus) bool {
-	switch mx.ConnectionStatus(st.ConnectionStatus).Class() {
-	case mx.StatusClassTransient, mx.StatusClassNone:
-		return st.IsBeingAggregated || mx.ConnectionStatus(st.ConnectionStatus) == mx.StatusResumed
-	case mx.StatusClassSuccess:
-		return st.IsBeingAggregated
-	}
-	return false
-}
-
-// memberIdle reports whether the member is in a transient status with no job running, as after
-// a create with skipInitialAggregation: MX aggregates it in the background later.
-func memberIdle(st mxv1alpha1.MXMemberStatus) bool {
-	c := mx.ConnectionStatus(st.ConnectionStatus).Class()
-	return (c == mx.StatusClassTransient || c == mx.StatusClassNone) && !memberWorking(st)
-}
-
 // reconcileChallenges answers MX's MFA challenges from the answers Secret (key = challenge guid),
 // once per set of challenges and only when every challenge has an answer; it stalls (Challenged,
 // or AwaitingMFAAnswers when only some answers are there) without polling MX until the Secret
 // changes. After the answers are sent it lets summarize follow the aggregation.
-func (r *MXMemberReconciler) reconcileChallenges(ctx context.Context, s *memberScope) (bool, ctrl.Result, error) {
+func (r *MXMemberReconciler) reconcileChallenges(ctx context.Context, s *memberScope) outcome {
 	st := &s.member.Status
 	if mx.ConnectionStatus(st.ConnectionStatus) != mx.StatusChallenged || len(st.Challenges) == 0 {
-		return next()
+		return proceed()
 	}
 	set := challengeSet(st.Challenges)
 	if set == st.AnsweredChallenges {
-		return next()
+		return proceed()
 	}
-	stall := func(reason, msg string, wait time.Duration) (bool, ctrl.Result, error) {
-		setStalled(&st.Conditions, s.member.Generation, s.now, reason, statusMessage(s.member)+" "+msg)
-		res := r.schedule(s)
-		if wait > 0 && wait < res.RequeueAfter {
-			res.RequeueAfter = wait
+	stall := func(reason, msg string, wait time.Duration) outcome {
+		after := r.schedule(s, memberRule(*st))
+		if wait > 0 && wait < after {
+			after = wait
 		}
-		return stop(res, nil)
+		return stalled(reason, statusMessage(s.member)+" "+msg).retryAfter(after)
 	}
 	guids := make([]string, 0, len(st.Challenges))
 	for _, c := range st.Challenges {
 		guids = append(guids, c.GUID)
 	}
+	challenged := memberRule(*st).reason
 	if s.member.Spec.MFA == nil || s.member.Spec.MFA.AnswersSecretRef == nil {
-		return stall(camelStatus(mx.StatusChallenged), endUserAdvice(s.member, mx.StatusChallenged), 0)
+		return stall(challenged, endUserAdvice(s.member, mx.StatusChallenged), 0)
 	}
 	name := s.member.Spec.MFA.AnswersSecretRef.Name
 	secret := &corev1.Secret{}
 	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: s.member.Namespace, Name: name}, secret); err != nil {
 		if !apierrors.IsNotFound(err) {
-			return stop(ctrl.Result{}, err)
+			return apiFailure(err)
 		}
-		return stall(camelStatus(mx.StatusChallenged), fmt.Sprintf(
+		return stall(challenged, fmt.Sprintf(
 			"Create Secret %q with one key per challenge guid (%s) holding the answer.", name, namesList(guids, maxListedNames)), r.Timing.WaitingRetryInterval)
 	}
 	answers, missing := challengeAnswers(st.Challenges, secret.Data)
 	if len(answers) == 0 {
-		return stall(camelStatus(mx.StatusChallenged), fmt.Sprintf(
+		return stall(challenged, fmt.Sprintf(
 			"Write the answers into Secret %q, one key per challenge guid (%s).", name, namesList(guids, maxListedNames)), r.Timing.WaitingRetryInterval)
 	}
 	if len(missing) > 0 {
@@ -228,41 +177,34 @@ func (r *MXMemberReconciler) reconcileChallenges(ctx context.Context, s *memberS
 		if apiErr, ok := errors.AsType[*mx.APIError](err); ok && apiErr.StatusCode == http.StatusMethodNotAllowed {
 			// MX no longer waits for these answers (they expired, or another job runs): read again.
 			r.mem.scheduleRead(s.member.UID, s.now)
-			setReconciling(&st.Conditions, s.member.Generation, s.now, mxv1alpha1.ReasonProgressing,
-				"MX no longer waits for answers to these challenges; reading the member again.")
-			return stop(ctrl.Result{RequeueAfter: r.Timing.PollInterval}, nil)
+			return waiting(r.Timing.PollInterval, mxv1alpha1.ReasonProgressing, "MX no longer waits for answers to these challenges; reading the member again.")
 		}
 		if mx.IsRetryable(err) {
 			// The answers may have reached MX: read the status before answering again.
 			r.mem.scheduleRead(s.member.UID, s.now)
 		}
-		return r.memberCallFailed(s, "answering the MFA challenges", err)
+		return r.memberCallFailed(ctx, s, "answering the MFA challenges", err)
 	}
-	st.AnsweredChallenges = set
+	st.AnsweredChallenges, st.AnswersRevision = set, secret.ResourceVersion
 	st.Challenges = nil
 	r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventResumed, "Resume", "Answered %d MFA challenge(s)", len(answers))
 	r.observedMember(s, got)
-	return next()
+	return proceed()
 }
 
 // reconcileAggregation asks MX for a foreground aggregation when a person set a new value of the
-// aggregate-requested-at annotation or spec.refreshInterval says it is time, unless MX is already
-// aggregating (the running job answers the request) or the throttle window since
-// status.aggregatedAt is still open: then it makes no call and records when it will be allowed.
-// refreshInterval applies to CONNECTED members only: re-aggregating a member whose credentials
-// were refused would only count more failed logins at the institution.
-func (r *MXMemberReconciler) reconcileAggregation(ctx context.Context, s *memberScope) (bool, ctrl.Result, error) {
+// aggregate-requested-at annotation, spec.refreshInterval says it is time, or a REJECTED member's
+// answers Secret changed since MX rejected an answer (the recovery its condition recommends).
+// It makes no call while MX is already aggregating (the running job answers the request) or
+// inside the throttle window counted from the last successful aggregation, as MX counts it: then
+// it records when the aggregation will be allowed.
+func (r *MXMemberReconciler) reconcileAggregation(ctx context.Context, s *memberScope) outcome {
 	st := &s.member.Status
-	refreshDue := false
-	if iv := s.member.Spec.RefreshInterval; iv != nil && iv.Duration > 0 && st.SuccessfullyAggregatedAt != nil &&
-		mx.ConnectionStatus(st.ConnectionStatus) == mx.StatusConnected {
-		at := st.SuccessfullyAggregatedAt.Add(iv.Duration)
-		s.refreshAt = &at
-		refreshDue = !s.now.Before(at)
-	}
-	if s.aggregateRequest == "" && !refreshDue {
+	refresh := r.refreshAt(s.member)
+	recovery := r.answersChangedSinceRejection(ctx, s)
+	if s.aggregateRequest == "" && (refresh == nil || s.now.Before(refresh.Time)) && !recovery {
 		st.NextAggregationAllowedAt = nil
-		return next()
+		return proceed()
 	}
 	if st.IsBeingAggregated || mx.ConnectionStatus(st.ConnectionStatus) == mx.StatusPending {
 		// A running job answers the request; a PENDING OAuth member cannot aggregate yet.
@@ -270,98 +212,116 @@ func (r *MXMemberReconciler) reconcileAggregation(ctx context.Context, s *member
 			st.LastHandledAggregateAt = s.aggregateRequest
 		}
 		st.NextAggregationAllowedAt = nil
-		return next()
+		return proceed()
 	}
-	if st.AggregatedAt != nil {
-		allowed := st.AggregatedAt.Add(r.Timing.AggregationThrottleWindow)
+	if st.SuccessfullyAggregatedAt != nil {
+		allowed := st.SuccessfullyAggregatedAt.Add(r.Timing.AggregationThrottleWindow)
 		if s.now.Before(allowed) {
-			s.throttledUntil = &allowed
 			st.NextAggregationAllowedAt = statusTime(allowed)
-			return next()
+			return proceed()
 		}
 	}
-	log.FromContext(ctx).Info("Requesting an aggregation", "guid", st.GUID, "onDemand", s.aggregateRequest != "")
+	log.FromContext(ctx).Info("Requesting an aggregation", "guid", st.GUID, "onDemand", s.aggregateRequest != "", "recovery", recovery)
 	got, err := r.MX.AggregateMember(ctx, st.UserGUID, st.GUID)
 	if mx.IsConflict(err) {
-		setReconciling(&st.Conditions, s.member.Generation, s.now, mxv1alpha1.ReasonAggregating,
-			"MX is running another job on the member; the requested aggregation waits for it.")
-		return stop(ctrl.Result{RequeueAfter: r.Timing.MaxPollInterval}, nil)
+		return waiting(r.Timing.MaxPollInterval, mxv1alpha1.ReasonAggregating, "MX is running another job on the member; the requested aggregation waits for it.")
 	}
 	if err != nil {
-		return r.memberCallFailed(s, "requesting an aggregation", err)
+		return r.memberCallFailed(ctx, s, "requesting an aggregation", err)
 	}
 	if s.aggregateRequest != "" {
 		st.LastHandledAggregateAt = s.aggregateRequest
 	}
-	st.NextAggregationAllowedAt = nil
-	s.refreshAt = nil
-	r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventAggregationRequested, "Aggregate", "Requested an aggregation from MX")
+	st.NextAggregationAllowedAt, st.AnswersRevision = nil, ""
 	r.observedMember(s, got)
-	return next()
+	return proceed()
+}
+
+// refreshAt is when spec.refreshInterval next asks for an aggregation of a CONNECTED member (nil
+// when it does not). It applies to CONNECTED members only: re-aggregating a member whose
+// credentials were refused would only count more failed logins at the institution.
+func (r *MXMemberReconciler) refreshAt(m *mxv1alpha1.MXMember) *metav1.Time {
+	iv, st := m.Spec.RefreshInterval, m.Status
+	if iv == nil || iv.Duration <= 0 || st.SuccessfullyAggregatedAt == nil || mx.ConnectionStatus(st.ConnectionStatus) != mx.StatusConnected {
+		return nil
+	}
+	return &metav1.Time{Time: st.SuccessfullyAggregatedAt.Add(iv.Duration)}
+}
+
+// answersChangedSinceRejection reports whether MX rejected an MFA answer and the answers Secret
+// changed since (its resourceVersion, from the metadata cache, differs from the one recorded
+// when the answers were sent).
+func (r *MXMemberReconciler) answersChangedSinceRejection(ctx context.Context, s *memberScope) bool {
+	mfa := s.member.Spec.MFA
+	if mx.ConnectionStatus(s.member.Status.ConnectionStatus) != mx.StatusRejected || mfa == nil || mfa.AnswersSecretRef == nil {
+		return false
+	}
+	md := &metav1.PartialObjectMetadata{}
+	md.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := r.MetadataReader.Get(ctx, types.NamespacedName{Namespace: s.member.Namespace, Name: mfa.AnswersSecretRef.Name}, md); err != nil {
+		return false
+	}
+	return md.ResourceVersion != s.member.Status.AnswersRevision
 }
 
 // reconcileAccounts lists the member's accounts (all pages) when MX reports a successful
 // aggregation newer than the one the summary in status was read after, and records the bounded
 // summary.
-func (r *MXMemberReconciler) reconcileAccounts(ctx context.Context, s *memberScope) (bool, ctrl.Result, error) {
+func (r *MXMemberReconciler) reconcileAccounts(ctx context.Context, s *memberScope) outcome {
 	st := &s.member.Status
 	if mx.ConnectionStatus(st.ConnectionStatus) != mx.StatusConnected || st.IsBeingAggregated || st.SuccessfullyAggregatedAt == nil {
-		return next()
+		return proceed()
 	}
 	if st.AccountsAsOf != nil && !st.SuccessfullyAggregatedAt.After(st.AccountsAsOf.Time) {
-		return next()
+		return proceed()
 	}
 	accts, err := r.MX.ListMemberAccounts(ctx, st.UserGUID, st.GUID)
 	if err != nil {
-		return r.memberCallFailed(s, "listing the member's accounts", err)
+		return r.memberCallFailed(ctx, s, "listing the member's accounts", err)
 	}
 	st.Accounts, st.AccountCount, st.AccountsTruncated = accountSummaries(accts)
 	st.AccountsAsOf = st.SuccessfullyAggregatedAt.DeepCopy()
-	r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventAccountsRefreshed, "ListAccounts",
-		"Listed %d account(s) after the aggregation of %s", st.AccountCount, formatTime(st.AccountsAsOf.Time))
-	return next()
+	return proceed()
 }
 
-// updateMember sends req to MX and records the member MX returns.
-func (r *MXMemberReconciler) updateMember(ctx context.Context, s *memberScope, req mx.UpdateMemberRequest, action string) (bool, ctrl.Result, error) {
-	st := &s.member.Status
-	got, err := r.MX.UpdateMember(ctx, st.UserGUID, st.GUID, req)
-	if err != nil {
-		return r.memberCallFailed(s, action, err)
-	}
-	if req.Credentials == nil {
-		r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventUpdated, "Update", "Updated the settings of MX member %s", st.GUID)
-	}
-	r.observedMember(s, got)
-	return next()
-}
+// pendingLifetime is how long MX keeps an OAuth member that stays PENDING (MX-API.md §11).
+const pendingLifetime = time.Hour
 
 // memberCallFailed handles a failed call on the recorded member: a member that is gone is
-// reported Stalled (GoneInMX) and not created again unless a person asks; anything else is
-// classified by mxFailure.
-func (r *MXMemberReconciler) memberCallFailed(s *memberScope, action string, err error) (bool, ctrl.Result, error) {
+// reported Stalled (GoneInMX), its MXUser is told to check its own user, and it is not created
+// again unless a person asks; anything else is classified by mxOutcome.
+func (r *MXMemberReconciler) memberCallFailed(ctx context.Context, s *memberScope, action string, err error) outcome {
 	st := &s.member.Status
 	if !mx.IsNotFound(err) {
-		return stop(r.Timing.mxFailure(&st.Conditions, s.member.Generation, s.now, action, err))
+		return r.Timing.mxOutcome(action, err)
 	}
 	if s.reconcileRequest != "" {
 		st.LastHandledReconcileAt = s.reconcileRequest
 	}
-	if !isStalledWith(st.Conditions, mxv1alpha1.ReasonGoneInMX) {
-		r.Recorder.Eventf(s.member, nil, corev1.EventTypeWarning, eventGoneInMX, "Read", "MX member %s no longer exists in MX", st.GUID)
+	r.userMayBeGone(ctx, s)
+	if mx.ConnectionStatus(st.ConnectionStatus) == mx.StatusPending {
+		return stalled(mxv1alpha1.ReasonGoneInMX, fmt.Sprintf(
+			"MX deleted member %s: the end user did not authorise it within the hour MX keeps a PENDING member. Set the annotation %s to a new value to create it again with a new OAuth window.",
+			st.GUID, mxv1alpha1.ReconcileRequestedAtAnnotation))
 	}
-	setStalled(&st.Conditions, s.member.Generation, s.now, mxv1alpha1.ReasonGoneInMX, fmt.Sprintf(
+	return stalled(mxv1alpha1.ReasonGoneInMX, fmt.Sprintf(
 		"MX member %s no longer exists in MX (or its user is gone). The operator does not create it again by itself: set the annotation %s to a new value to create it again.",
 		st.GUID, mxv1alpha1.ReconcileRequestedAtAnnotation))
-	return stop(ctrl.Result{}, nil)
+}
+
+// userMayBeGone tells the MXUser controller that MX answered 404 for this member.
+func (r *MXMemberReconciler) userMayBeGone(ctx context.Context, s *memberScope) {
+	if r.UserGone != nil {
+		r.UserGone(ctx, types.NamespacedName{Namespace: s.member.Namespace, Name: s.member.Spec.UserRef.Name})
+	}
 }
 
 // observedMember records a member MX returned (create, adopt, update, resume, aggregate).
 func (r *MXMemberReconciler) observedMember(s *memberScope, m *mx.Member) {
 	st := &s.member.Status
-	r.recordConnectionStatus(s, string(m.ConnectionStatus))
-	s.fresh = true
+	s.readAt = s.now
 	st.GUID = m.GUID
+	r.recordConnectionStatus(s, m.ConnectionStatus, m.IsBeingAggregated)
 	st.ConnectionStatusMessage = m.ConnectionStatusMessage
 	st.IsBeingAggregated = m.IsBeingAggregated
 	st.AggregatedAt = mxTime(m.AggregatedAt)
@@ -372,16 +332,15 @@ func (r *MXMemberReconciler) observedMember(s *memberScope, m *mx.Member) {
 	st.LastReadAt = statusTime(s.now)
 }
 
-// observedStatus records a member status MX returned. MX's status endpoint may omit the end-user
-// message; the message recorded for the same status is then kept.
+// observedStatus records a member status MX returned. MX's status endpoint carries no end-user
+// message; the one recorded for the same status is kept, and one for another status dropped.
 func (r *MXMemberReconciler) observedStatus(s *memberScope, got *mx.MemberStatus) {
 	st := &s.member.Status
-	previous := st.ConnectionStatus
-	r.recordConnectionStatus(s, string(got.ConnectionStatus))
-	s.fresh = true
-	if got.ConnectionStatusMessage != "" || previous != st.ConnectionStatus {
+	if got.ConnectionStatusMessage != "" || st.ConnectionStatus != string(got.ConnectionStatus) {
 		st.ConnectionStatusMessage = got.ConnectionStatusMessage
 	}
+	s.readAt = s.now
+	r.recordConnectionStatus(s, got.ConnectionStatus, got.IsBeingAggregated)
 	st.IsBeingAggregated = got.IsBeingAggregated
 	st.AggregatedAt = mxTime(got.AggregatedAt)
 	st.SuccessfullyAggregatedAt = mxTime(got.SuccessfullyAggregatedAt)
@@ -393,36 +352,22 @@ func (r *MXMemberReconciler) observedStatus(s *memberScope, got *mx.MemberStatus
 	st.LastReadAt = statusTime(s.now)
 }
 
-// recordConnectionStatus sets the connection status and emits an event when it changed.
-func (r *MXMemberReconciler) recordConnectionStatus(s *memberScope, status string) {
+// recordConnectionStatus sets the connection status. A change into a status whose rule has an
+// event emits it: a Warning for MX failing at its end (Stalled reasons get theirs from finish),
+// and a Normal Recovered when a member that needed a person or MX is connected again.
+func (r *MXMemberReconciler) recordConnectionStatus(s *memberScope, status mx.ConnectionStatus, busy bool) {
 	st := &s.member.Status
-	if st.ConnectionStatus != "" && st.ConnectionStatus != status {
-		r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventConnectionStatusChanged, "Observe",
-			"Connection status changed from %s to %s", st.ConnectionStatus, status)
+	previous := memberRule(*st)
+	was := st.ConnectionStatus
+	st.ConnectionStatus = string(status)
+	if was == "" || was == string(status) {
+		return
 	}
-	st.ConnectionStatus = status
-}
-
-// memberDrift returns the update that makes an MX member's settings match the spec and whether
-// there is anything to send. With observed nil (the member was not read), every setting is sent.
-func memberDrift(spec mxv1alpha1.MXMemberSpec, partnerID string, observed *mx.Member) (mx.UpdateMemberRequest, bool) {
-	var req mx.UpdateMemberRequest
-	if observed == nil {
-		return mx.UpdateMemberRequest{
-			ID:                              &partnerID,
-			Metadata:                        &spec.Metadata,
-			BackgroundAggregationIsDisabled: &spec.DisableBackgroundAggregation,
-		}, true
+	rule := ruleFor(status, busy)
+	switch {
+	case rule.event != "" && rule.verdict != verdictStalled:
+		r.Recorder.Eventf(s.member, nil, rule.event, rule.reason, "Observe", "Connection status changed from %s to %s", was, status)
+	case status == mx.StatusConnected && (previous.verdict == verdictStalled || previous.reason == mxv1alpha1.ReasonRetryLater):
+		r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventRecovered, "Observe", "Connection status changed from %s to %s", was, status)
 	}
-	drift := false
-	if observed.ID != partnerID {
-		req.ID, drift = &partnerID, true
-	}
-	if observed.Metadata != spec.Metadata {
-		req.Metadata, drift = &spec.Metadata, true
-	}
-	if observed.BackgroundAggregationIsDisabled != spec.DisableBackgroundAggregation {
-		req.BackgroundAggregationIsDisabled, drift = &spec.DisableBackgroundAggregation, true
-	}
-	return req, drift
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
 	"github.com/mxoperator/mx-operator/internal/mx"
@@ -32,11 +33,14 @@ const maxListedNames = 10
 
 // MXUserReconciler creates, updates and deletes users in MX for MXUser objects.
 //
-// A user is created once: before creating, the reconciler looks the partner id up in MX and adopts
-// a match, and a 409 on create is resolved the same way, so neither a lost create response nor a
-// crash between the MX call and the status write creates a duplicate. A user that is in sync is
-// read from MX only on the long resync, on a new reconcile-requested-at annotation, or after a
-// spec change; its deletion waits until no MXMember references it.
+// A user is created once: the create goes first (the happy path costs one call), and a 409 is
+// resolved by looking the partner id up and adopting the match, after checking that no other
+// MXUser in the cluster owns that id (identity.go). A create whose outcome is unknown leaves
+// status.id without a guid, so the next attempt looks up first; a delete of a user whose create
+// may have reached MX looks its partner id up, so nothing is orphaned by a crash. The spec is
+// sent whenever its hash differs from status.appliedSettings; a user in sync is read from MX
+// only on the long resync, on a new reconcile-requested-at annotation, or when one of its
+// members found MX answering 404. Its deletion waits until no MXMember references it.
 type MXUserReconciler struct {
 	client.Client
 	// MX is the MX API. Required.
@@ -52,211 +56,242 @@ type MXUserReconciler struct {
 	// MaxConcurrentReconciles is the number of users reconciled in parallel; 1 when zero.
 	MaxConcurrentReconciles int
 
-	once sync.Once
-	mem  *memo
+	mem           *memo
+	notifications chan event.GenericEvent
 }
 
 // userScope is what one reconcile of an MXUser works on.
 type userScope struct {
 	user      *mxv1alpha1.MXUser
+	key       types.NamespacedName
 	now       time.Time
 	partnerID string
 	// reconcileRequest is a new value of the reconcile-requested-at annotation, or "".
 	reconcileRequest string
-	// wasSuspended is true when the object was suspended until this reconcile.
-	wasSuspended bool
-	// fresh is true once this reconcile has received the user from MX.
-	fresh bool
+	// hints counts the notifications (a member's 404) that no read has covered yet.
+	hints uint64
+	// readAt is when MX last answered with the user in this reconcile (zero: not yet).
+	readAt time.Time
 }
 
-func (r *MXUserReconciler) init() {
-	r.once.Do(func() {
-		r.Timing = r.Timing.withDefaults()
-		if r.Now == nil {
-			r.Now = time.Now
+// userPhase is one step of reconcileNormal: proceed, or the outcome that ends the reconcile.
+type userPhase func(ctx context.Context, s *userScope) outcome
+
+// userStatus is how finish reaches an MXUser's status.
+var userStatus = statusAccess[*mxv1alpha1.MXUser, mxv1alpha1.MXUserStatus]{
+	status:             func(u *mxv1alpha1.MXUser) *mxv1alpha1.MXUserStatus { return &u.Status },
+	conditions:         func(u *mxv1alpha1.MXUser) *[]metav1.Condition { return &u.Status.Conditions },
+	observedGeneration: func(u *mxv1alpha1.MXUser) *int64 { return &u.Status.ObservedGeneration },
+}
+
+// userClaims finds the MXUsers that claim an MX user.
+var userClaims = claims[*mxv1alpha1.MXUser, *mxv1alpha1.MXUserList]{
+	list: func() *mxv1alpha1.MXUserList { return &mxv1alpha1.MXUserList{} },
+	items: func(l *mxv1alpha1.MXUserList) []*mxv1alpha1.MXUser {
+		out := make([]*mxv1alpha1.MXUser, len(l.Items))
+		for i := range l.Items {
+			out[i] = &l.Items[i]
 		}
-		r.mem = newMemo()
-	})
+		return out
+	},
+	ident: func(u *mxv1alpha1.MXUser) (string, string) { return u.Status.ID, u.Status.GUID },
 }
 
 // Reconcile brings one MXUser and its MX user together.
-func (r *MXUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	r.init()
+func (r *MXUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	user := &mxv1alpha1.MXUser{}
 	if err := r.Get(ctx, req.NamespacedName, user); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if user.DeletionTimestamp.IsZero() {
-		if added, err := ensureFinalizer(ctx, r.Client, user); err != nil || added {
-			return conflictRequeue(err)
-		}
-	} else if !controllerutil.ContainsFinalizer(user, mxv1alpha1.Finalizer) {
+	if !user.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(user, mxv1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-
+	if _, err := ensureFinalizer(ctx, r.Client, user); err != nil {
+		return conflictRequeue(err)
+	}
 	base := user.DeepCopy()
-	defer func() {
-		retErr = errors.Join(retErr, r.patchStatus(ctx, base, user, retErr))
-	}()
-
 	s := &userScope{
 		user:             user,
+		key:              req.NamespacedName,
 		now:              r.Now(),
-		partnerID:        partnerID(user.Spec.ID, r.PartnerIDPrefix, user.Namespace, user.Name),
+		partnerID:        effectivePartnerID(user.Spec.ID, user.Status.ID, r.PartnerIDPrefix, user.Namespace, user.Name),
 		reconcileRequest: newRequest(user, mxv1alpha1.ReconcileRequestedAtAnnotation, user.Status.LastHandledReconcileAt),
-		wasSuspended:     isSuspended(user.Status.Conditions),
+		hints:            r.mem.hinted(req.NamespacedName),
 	}
-	if !user.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, s)
+	var out outcome
+	if user.DeletionTimestamp.IsZero() {
+		out = r.reconcileNormal(ctx, s)
+	} else {
+		out = r.reconcileDelete(ctx, s)
 	}
-	return r.reconcileNormal(ctx, s)
+	return finish(ctx, r.Client, r.Recorder, userStatus, base, user, out, r.applied(s), s.now)
 }
 
-// patchStatus advances observedGeneration when the reconcile finished and writes the status once
-// (see the package-level patchStatus).
-func (r *MXUserReconciler) patchStatus(ctx context.Context, base, user *mxv1alpha1.MXUser, reconcileErr error) error {
-	if finished(reconcileErr) {
-		user.Status.ObservedGeneration = user.Generation
-	}
-	return patchStatus(ctx, r.Client, base, user, func(o *mxv1alpha1.MXUser) *mxv1alpha1.MXUserStatus { return &o.Status })
+// applied reports whether MX holds the user's current spec.
+func (r *MXUserReconciler) applied(s *userScope) bool {
+	st := s.user.Status
+	return st.GUID != "" && st.AppliedSettings == settingsHash(desiredUserSettings(s.user.Spec, s.partnerID))
 }
 
 // reconcileNormal runs the phases of a user that is not being deleted, in order, and stops at the
-// first that fails or waits.
-func (r *MXUserReconciler) reconcileNormal(ctx context.Context, s *userScope) (ctrl.Result, error) {
+// first that decides.
+func (r *MXUserReconciler) reconcileNormal(ctx context.Context, s *userScope) outcome {
 	if s.user.Spec.Suspend {
-		setSuspended(&s.user.Status.Conditions, s.user.Generation, s.now,
-			"Suspended: the operator makes no MX calls for this user until spec.suspend is false.")
-		return ctrl.Result{}, nil
+		return outcome{kind: kindSuspended, message: "Suspended: the operator makes no MX calls for this user until spec.suspend is false."}
 	}
-	meta.RemoveStatusCondition(&s.user.Status.Conditions, mxv1alpha1.SuspendedCondition)
-	phases := []func(context.Context, *userScope) (bool, ctrl.Result, error){
+	phases := []userPhase{
+		r.reconcileOwnership,
 		r.reconcileGone,
 		r.reconcileCreate,
-		r.reconcileUpdate,
+		r.reconcileSettings,
 		r.reconcileRead,
 	}
 	for _, phase := range phases {
-		if done, res, err := phase(ctx, s); done {
-			return res, err
+		if out := phase(ctx, s); out.done() {
+			return out
 		}
 	}
-	return r.reconcileReady(s), nil
+	return r.reconcileReady(s)
+}
+
+// reconcileOwnership stalls (AlreadyManaged), without any MX call, a user whose partner id or
+// guid another MXUser in the cluster owns (identity.go).
+func (r *MXUserReconciler) reconcileOwnership(ctx context.Context, s *userScope) outcome {
+	other, err := userClaims.otherOwner(ctx, r.Client, s.user, s.partnerID, s.user.Status.GUID)
+	if err != nil {
+		return apiFailure(err)
+	}
+	if other == "" {
+		return proceed()
+	}
+	return stalled(mxv1alpha1.ReasonAlreadyManaged, fmt.Sprintf(
+		"MXUser %s already manages the MX user with partner id %q; this user makes no MX calls, and deleting it leaves that MX user alone. Give this MXUser another spec.id, or delete it.",
+		other, s.partnerID)).retryAfter(r.Timing.WaitingRetryInterval)
 }
 
 // reconcileGone keeps a user whose MX user disappeared Stalled (GoneInMX) until a person sets a
 // new value of the reconcile-requested-at annotation; then it forgets the old guid so that
-// reconcileCreate looks the user up and creates it again.
-func (r *MXUserReconciler) reconcileGone(_ context.Context, s *userScope) (bool, ctrl.Result, error) {
-	if !isStalledWith(s.user.Status.Conditions, mxv1alpha1.ReasonGoneInMX) {
-		return false, ctrl.Result{}, nil
+// reconcileCreate creates it again.
+func (r *MXUserReconciler) reconcileGone(_ context.Context, s *userScope) outcome {
+	st := &s.user.Status
+	if !isStalledWith(st.Conditions, mxv1alpha1.ReasonGoneInMX) {
+		return proceed()
 	}
 	if s.reconcileRequest == "" {
-		return true, ctrl.Result{}, nil
+		c := meta.FindStatusCondition(st.Conditions, mxv1alpha1.StalledCondition)
+		return stalled(c.Reason, c.Message)
 	}
-	s.user.Status.GUID = ""
-	s.user.Status.LastHandledReconcileAt = s.reconcileRequest
-	return false, ctrl.Result{}, nil
+	st.GUID, st.AppliedSettings, st.LastHandledReconcileAt = "", "", s.reconcileRequest
+	return proceed()
 }
 
 // reconcileCreate makes sure a user without a recorded guid exists in MX exactly once: it looks
-// the partner id up first and adopts a match; otherwise it creates the user, and resolves a 409
-// (created meanwhile, or by an attempt whose response was lost) by looking up again. It records
-// status.id before creating and status.guid after.
-func (r *MXUserReconciler) reconcileCreate(ctx context.Context, s *userScope) (bool, ctrl.Result, error) {
-	if s.user.Status.GUID != "" {
-		return false, ctrl.Result{}, nil
+// up first only when status.id shows an attempt whose outcome is unknown, otherwise it creates
+// and resolves a 409 (the answer of an earlier attempt was lost, or the user was orphaned) by
+// looking up and adopting. It records status.id before creating and status.guid after.
+func (r *MXUserReconciler) reconcileCreate(ctx context.Context, s *userScope) outcome {
+	st := &s.user.Status
+	if st.GUID != "" {
+		return proceed()
 	}
-	logger := log.FromContext(ctx).WithValues("partnerID", s.partnerID)
-	found, err := r.MX.FindUserByID(ctx, s.partnerID)
-	if err != nil && !mx.IsNotFound(err) {
-		res, err := r.Timing.mxFailure(&s.user.Status.Conditions, s.user.Generation, s.now, "looking up the user", err)
-		return true, res, err
+	if st.ID == s.partnerID {
+		found, err := r.MX.FindUserByID(ctx, s.partnerID)
+		if err == nil {
+			return r.adopt(ctx, s, found)
+		}
+		if !mx.IsNotFound(err) {
+			return r.Timing.mxOutcome("looking up the user", err)
+		}
 	}
-	if err == nil {
-		return r.adopt(ctx, s, found)
-	}
-
-	logger.Info("Creating MX user")
-	s.user.Status.ID = s.partnerID
-	created, err := r.MX.CreateUser(ctx, mx.CreateUserRequest{
-		ID:         s.partnerID,
-		Email:      s.user.Spec.Email,
-		IsDisabled: s.user.Spec.Disabled,
-		Metadata:   s.user.Spec.Metadata,
-	})
+	log.FromContext(ctx).Info("Creating MX user", "partnerID", s.partnerID)
+	st.ID = s.partnerID
+	desired := desiredUserSettings(s.user.Spec, s.partnerID)
+	created, err := r.MX.CreateUser(ctx, mx.CreateUserRequest{ID: desired.ID, Email: desired.Email, IsDisabled: desired.Disabled, Metadata: desired.Metadata})
 	if mx.IsConflict(err) {
 		found, findErr := r.MX.FindUserByID(ctx, s.partnerID)
 		if findErr == nil {
 			return r.adopt(ctx, s, found)
 		}
 		if !mx.IsNotFound(findErr) {
-			res, err := r.Timing.mxFailure(&s.user.Status.Conditions, s.user.Generation, s.now, "looking up the user", findErr)
-			return true, res, err
+			return r.Timing.mxOutcome("looking up the user", findErr)
 		}
-		setStalled(&s.user.Status.Conditions, s.user.Generation, s.now, mxv1alpha1.ReasonDuplicate, fmt.Sprintf(
+		return stalled(mxv1alpha1.ReasonDuplicate, fmt.Sprintf(
 			"MX refused to create a user with partner id %q as a duplicate, but no user with that id can be found. Choose another spec.id.", s.partnerID))
-		return true, ctrl.Result{}, nil
 	}
 	if err != nil {
-		res, err := r.Timing.mxFailure(&s.user.Status.Conditions, s.user.Generation, s.now, "creating the user", err)
-		return true, res, err
+		return r.Timing.mxOutcome("creating the user", err)
 	}
+	st.AppliedSettings = settingsHash(desired)
 	r.observed(s, created)
 	r.Recorder.Eventf(s.user, nil, corev1.EventTypeNormal, eventCreated, "Create", "Created MX user %s with partner id %s", created.GUID, s.partnerID)
-	return false, ctrl.Result{}, nil
+	return proceed()
 }
 
-// adopt takes over an MX user that already carries the partner id, and corrects its fields when
-// they differ from the spec.
-func (r *MXUserReconciler) adopt(ctx context.Context, s *userScope, found *mx.User) (bool, ctrl.Result, error) {
+// adopt takes over an MX user that already carries the partner id (ownership was checked) and
+// records what it holds, so reconcileSettings corrects what differs from the spec.
+func (r *MXUserReconciler) adopt(ctx context.Context, s *userScope, found *mx.User) outcome {
 	log.FromContext(ctx).Info("Adopting MX user", "guid", found.GUID, "partnerID", s.partnerID)
 	s.user.Status.ID = s.partnerID
 	r.observed(s, found)
 	r.Recorder.Eventf(s.user, nil, corev1.EventTypeNormal, eventAdopted, "Adopt", "Adopted MX user %s with partner id %s", found.GUID, s.partnerID)
-	return r.correctDrift(ctx, s, found)
+	return proceed()
 }
 
-// reconcileUpdate sends the spec to MX after it changed (or after a suspension, during which it
-// may have changed). The first reconcile after a create or an adoption skips it: the user was
-// created from the spec, or compared with it.
-func (r *MXUserReconciler) reconcileUpdate(ctx context.Context, s *userScope) (bool, ctrl.Result, error) {
-	if s.fresh || (s.user.Generation == s.user.Status.ObservedGeneration && !s.wasSuspended) {
-		return false, ctrl.Result{}, nil
+// reconcileSettings sends the spec (partner id, email, metadata, disabled) when its hash differs
+// from the one MX acknowledged (status.appliedSettings), whatever stopped an earlier attempt.
+func (r *MXUserReconciler) reconcileSettings(ctx context.Context, s *userScope) outcome {
+	st := &s.user.Status
+	desired := desiredUserSettings(s.user.Spec, s.partnerID)
+	if settingsHash(desired) == st.AppliedSettings {
+		return proceed()
 	}
-	return r.update(ctx, s, desiredUserUpdate(s.user.Spec))
+	log.FromContext(ctx).Info("Updating MX user", "guid", st.GUID)
+	got, err := r.MX.UpdateUser(ctx, st.GUID, desired.update())
+	if mx.IsConflict(err) {
+		return stalled(mxv1alpha1.ReasonDuplicate, fmt.Sprintf(
+			"MX refused partner id %q: another MX user of this client has it. Choose another spec.id.", s.partnerID))
+	}
+	if err != nil {
+		return r.userCallFailed(s, "updating the user", err)
+	}
+	st.ID = s.partnerID
+	r.observed(s, got)
+	r.Recorder.Eventf(s.user, nil, corev1.EventTypeNormal, eventUpdated, "Update", "Updated MX user %s from the spec", got.GUID)
+	return proceed()
 }
 
-// reconcileRead reads the user from MX when it is due (the long resync) or a person asked for it
-// with the reconcile-requested-at annotation, and corrects drift.
-func (r *MXUserReconciler) reconcileRead(ctx context.Context, s *userScope) (bool, ctrl.Result, error) {
-	if s.fresh || (s.reconcileRequest == "" && !r.readDue(s)) {
-		return false, ctrl.Result{}, nil
+// reconcileRead reads the user from MX when it is due (the long resync), a person asked for it
+// with the reconcile-requested-at annotation, or a member found MX answering 404; what MX holds
+// is then compared with the spec, and a difference sent.
+func (r *MXUserReconciler) reconcileRead(ctx context.Context, s *userScope) outcome {
+	if !s.readAt.IsZero() || (s.reconcileRequest == "" && s.hints == 0 && !r.readDue(s)) {
+		return proceed()
 	}
 	got, err := r.MX.GetUser(ctx, s.user.Status.GUID)
 	if err != nil {
 		return r.userCallFailed(s, "reading the user", err)
 	}
+	r.mem.readDone(s.key, s.hints)
+	s.user.Status.ID = s.partnerID
 	r.observed(s, got)
-	return r.correctDrift(ctx, s, got)
+	return r.reconcileSettings(ctx, s)
 }
 
 // reconcileReady records that the user matches the spec and schedules its next resync.
-func (r *MXUserReconciler) reconcileReady(s *userScope) ctrl.Result {
-	if s.reconcileRequest != "" && s.fresh {
-		s.user.Status.LastHandledReconcileAt = s.reconcileRequest
+func (r *MXUserReconciler) reconcileReady(s *userScope) outcome {
+	st := &s.user.Status
+	if s.reconcileRequest != "" && !s.readAt.IsZero() {
+		st.LastHandledReconcileAt = s.reconcileRequest
 	}
-	setReady(&s.user.Status.Conditions, s.user.Generation, s.now, mxv1alpha1.ReasonSucceeded, fmt.Sprintf(
-		"MX user %s (partner id %s) matches the spec.", s.user.Status.GUID, s.user.Status.ID))
 	next, ok := r.mem.readAt(s.user.UID)
 	if !ok {
 		next = s.now.Add(r.Timing.resyncDelay(s.user.UID))
-		if last := s.user.Status.LastReadAt; last != nil {
+		if last := st.LastReadAt; last != nil {
 			next = last.Add(r.Timing.resyncDelay(s.user.UID))
 		}
 		r.mem.scheduleRead(s.user.UID, next)
 	}
-	return ctrl.Result{RequeueAfter: max(next.Sub(s.now), time.Second)}
+	return ready(mxv1alpha1.ReasonSucceeded, fmt.Sprintf("MX user %s (partner id %s) matches the spec.", st.GUID, st.ID), next.Sub(s.now))
 }
 
 // readDue reports whether the user's long resync is due.
@@ -268,136 +303,140 @@ func (r *MXUserReconciler) readDue(s *userScope) bool {
 	return last == nil || !s.now.Before(last.Add(r.Timing.resyncDelay(s.user.UID)))
 }
 
-// correctDrift updates the MX user when observed differs from the spec.
-func (r *MXUserReconciler) correctDrift(ctx context.Context, s *userScope, observed *mx.User) (bool, ctrl.Result, error) {
-	req, drift := userDrift(s.user.Spec, observed)
-	if !drift {
-		return false, ctrl.Result{}, nil
-	}
-	return r.update(ctx, s, req)
-}
-
-// update sends req to MX.
-func (r *MXUserReconciler) update(ctx context.Context, s *userScope, req mx.UpdateUserRequest) (bool, ctrl.Result, error) {
-	log.FromContext(ctx).Info("Updating MX user", "guid", s.user.Status.GUID)
-	got, err := r.MX.UpdateUser(ctx, s.user.Status.GUID, req)
-	if err != nil {
-		return r.userCallFailed(s, "updating the user", err)
-	}
-	r.observed(s, got)
-	r.Recorder.Eventf(s.user, nil, corev1.EventTypeNormal, eventUpdated, "Update", "Updated MX user %s from the spec", got.GUID)
-	return false, ctrl.Result{}, nil
-}
-
 // userCallFailed handles a failed call on the recorded user: a user that is gone is reported
 // Stalled (GoneInMX) and not created again unless a person asks; anything else is classified.
-func (r *MXUserReconciler) userCallFailed(s *userScope, action string, err error) (bool, ctrl.Result, error) {
+func (r *MXUserReconciler) userCallFailed(s *userScope, action string, err error) outcome {
 	if !mx.IsNotFound(err) {
-		res, err := r.Timing.mxFailure(&s.user.Status.Conditions, s.user.Generation, s.now, action, err)
-		return true, res, err
+		return r.Timing.mxOutcome(action, err)
 	}
 	if s.reconcileRequest != "" {
 		s.user.Status.LastHandledReconcileAt = s.reconcileRequest
 	}
-	if !isStalledWith(s.user.Status.Conditions, mxv1alpha1.ReasonGoneInMX) {
-		r.Recorder.Eventf(s.user, nil, corev1.EventTypeWarning, eventGoneInMX, "Read", "MX user %s no longer exists in MX", s.user.Status.GUID)
-	}
-	setStalled(&s.user.Status.Conditions, s.user.Generation, s.now, mxv1alpha1.ReasonGoneInMX, fmt.Sprintf(
+	r.mem.readDone(s.key, s.hints)
+	return stalled(mxv1alpha1.ReasonGoneInMX, fmt.Sprintf(
 		"MX user %s no longer exists in MX. The operator does not create it again by itself: set the annotation %s to a new value to create it again.",
 		s.user.Status.GUID, mxv1alpha1.ReconcileRequestedAtAnnotation))
-	return true, ctrl.Result{}, nil
 }
 
 // observed records a user MX returned.
 func (r *MXUserReconciler) observed(s *userScope, u *mx.User) {
-	s.fresh = true
+	s.readAt = s.now
 	s.user.Status.GUID = u.GUID
+	s.user.Status.AppliedSettings = settingsHash(userSettings{ID: u.ID, Email: u.Email, Metadata: u.Metadata, Disabled: u.IsDisabled})
 	s.user.Status.LastReadAt = statusTime(s.now)
 	r.mem.scheduleRead(s.user.UID, s.now.Add(r.Timing.resyncDelay(s.user.UID)))
 }
 
-// desiredUserUpdate is the update that makes an MX user match spec, field by field.
-func desiredUserUpdate(spec mxv1alpha1.MXUserSpec) mx.UpdateUserRequest {
-	return mx.UpdateUserRequest{Email: &spec.Email, Metadata: &spec.Metadata, IsDisabled: &spec.Disabled}
-}
-
-// userDrift compares the MX user with the spec and returns the update of the fields that differ
-// and whether there is any. The partner id is not compared: it is how the user was found.
-func userDrift(spec mxv1alpha1.MXUserSpec, observed *mx.User) (mx.UpdateUserRequest, bool) {
-	var req mx.UpdateUserRequest
-	drift := false
-	if observed.Email != spec.Email {
-		req.Email, drift = &spec.Email, true
-	}
-	if observed.Metadata != spec.Metadata {
-		req.Metadata, drift = &spec.Metadata, true
-	}
-	if observed.IsDisabled != spec.Disabled {
-		req.IsDisabled, drift = &spec.Disabled, true
-	}
-	return req, drift
-}
-
 // reconcileDelete removes the user from MX (deletionPolicy Delete) or leaves it (Orphan), then
-// removes the finalizer. It waits, with reason MembersRemaining, while MXMembers still reference
-// the user: deleting the MX user would delete their members behind their backs.
-func (r *MXUserReconciler) reconcileDelete(ctx context.Context, s *userScope) (ctrl.Result, error) {
+// removes the finalizer. An object that does not own its MX user never touches it. It waits,
+// with reason MembersRemaining, while MXMembers still reference the user, and with
+// UnmanagedMembers while MX holds members no MXMember manages (MX deletes a user's members with
+// it) until a person confirms with the ConfirmDeleteUnmanagedMembersAnnotation.
+func (r *MXUserReconciler) reconcileDelete(ctx context.Context, s *userScope) outcome {
+	st := &s.user.Status
+	other, err := userClaims.otherOwner(ctx, r.Client, s.user, s.partnerID, st.GUID)
+	if err != nil {
+		return apiFailure(err)
+	}
+	if other != "" {
+		log.FromContext(ctx).Info("Releasing an MXUser that does not own its MX user", "owner", other)
+		return r.release(ctx, s)
+	}
 	members := &mxv1alpha1.MXMemberList{}
 	if err := r.List(ctx, members, client.InNamespace(s.user.Namespace), client.MatchingFields{indexMemberUser: s.user.Name}); err != nil {
-		return ctrl.Result{}, err
+		return apiFailure(err)
 	}
 	if len(members.Items) > 0 {
 		names := make([]string, 0, len(members.Items))
 		for _, m := range members.Items {
 			names = append(names, m.Name)
 		}
-		setReconciling(&s.user.Status.Conditions, s.user.Generation, s.now, mxv1alpha1.ReasonMembersRemaining, fmt.Sprintf(
+		return waiting(0, mxv1alpha1.ReasonMembersRemaining, fmt.Sprintf(
 			"Waiting for %d MXMember(s) referencing this user to be deleted first: %s.", len(names), namesList(names, maxListedNames)))
-		return ctrl.Result{}, nil
 	}
-
 	if s.user.Spec.DeletionPolicy == mxv1alpha1.DeletionPolicyOrphan {
-		r.Recorder.Eventf(s.user, nil, corev1.EventTypeNormal, eventOrphaned, "Delete", "Left MX user %s in MX (deletionPolicy Orphan)", s.user.Status.GUID)
+		r.Recorder.Eventf(s.user, nil, corev1.EventTypeNormal, eventOrphaned, "Delete", "Left MX user %s in MX (deletionPolicy Orphan)", st.GUID)
 		return r.release(ctx, s)
 	}
-	setReconciling(&s.user.Status.Conditions, s.user.Generation, s.now, mxv1alpha1.ReasonDeleting, "Deleting the user from MX.")
-	guid := s.user.Status.GUID
-	if guid == "" && s.user.Status.ID != "" {
-		// A create may have reached MX without its answer: look the partner id up.
-		found, err := r.MX.FindUserByID(ctx, s.user.Status.ID)
+	guid := st.GUID
+	if guid == "" {
+		// A create may have reached MX without its answer being recorded: look the id up.
+		found, err := r.MX.FindUserByID(ctx, s.partnerID)
 		switch {
-		case err == nil:
-			guid = found.GUID
-		case !mx.IsNotFound(err):
-			return r.Timing.mxFailure(&s.user.Status.Conditions, s.user.Generation, s.now, "looking up the user to delete", err)
+		case mx.IsNotFound(err):
+			return r.release(ctx, s)
+		case err != nil:
+			return r.Timing.mxOutcome("looking up the user to delete", err)
 		}
+		guid = found.GUID
 	}
-	if guid != "" {
-		log.FromContext(ctx).Info("Deleting MX user", "guid", guid)
-		if err := r.MX.DeleteUser(ctx, guid); err != nil && !mx.IsNotFound(err) {
-			return r.Timing.mxFailure(&s.user.Status.Conditions, s.user.Generation, s.now, "deleting the user", err)
-		}
-		r.Recorder.Eventf(s.user, nil, corev1.EventTypeNormal, eventDeleted, "Delete", "Deleted MX user %s", guid)
+	if out := r.unmanagedMembers(ctx, s, guid); out.done() {
+		return out
 	}
+	log.FromContext(ctx).Info("Deleting MX user", "guid", guid)
+	if err := r.MX.DeleteUser(ctx, guid); err != nil && !mx.IsNotFound(err) {
+		return r.Timing.mxOutcome("deleting the user", err)
+	}
+	r.Recorder.Eventf(s.user, nil, corev1.EventTypeNormal, eventDeleted, "Delete", "Deleted MX user %s", guid)
 	return r.release(ctx, s)
 }
 
-// release removes the finalizer and forgets the object.
-func (r *MXUserReconciler) release(ctx context.Context, s *userScope) (ctrl.Result, error) {
-	if err := removeFinalizer(ctx, r.Client, s.user); err != nil {
-		return conflictRequeue(err)
+// unmanagedMembers stalls (UnmanagedMembers) the deletion of a user whose MX user still holds
+// members, listing them, unless the confirmation annotation is "true". Every MXMember of the
+// user is gone by now, so whatever MX still holds no MXMember manages.
+func (r *MXUserReconciler) unmanagedMembers(ctx context.Context, s *userScope, guid string) outcome {
+	if s.user.Annotations[mxv1alpha1.ConfirmDeleteUnmanagedMembersAnnotation] == "true" {
+		return proceed()
 	}
-	r.mem.forget(s.user.UID, client.ObjectKeyFromObject(s.user))
-	return ctrl.Result{}, nil
+	members, err := r.MX.ListMembers(ctx, guid)
+	if mx.IsNotFound(err) || (err == nil && len(members) == 0) {
+		return proceed()
+	}
+	if err != nil {
+		return r.Timing.mxOutcome("listing the user's members before deleting it", err)
+	}
+	names := make([]string, 0, len(members))
+	for _, m := range members {
+		names = append(names, fmt.Sprintf("%s (partner id %q, %s)", m.GUID, m.ID, m.InstitutionCode))
+	}
+	return stalled(mxv1alpha1.ReasonUnmanagedMembers, fmt.Sprintf(
+		"MX user %s holds %d member(s) that no MXMember manages: %s. Deleting the user deletes them too. Set the annotation %s=true to delete them with the user, or set spec.deletionPolicy to Orphan to keep the user in MX.",
+		guid, len(members), namesList(names, maxListedNames), mxv1alpha1.ConfirmDeleteUnmanagedMembersAnnotation))
 }
 
-// SetupWithManager registers the controller. It watches MXUsers and, while a user is being
+// release removes the finalizer and forgets the object.
+func (r *MXUserReconciler) release(ctx context.Context, s *userScope) outcome {
+	if err := removeFinalizer(ctx, r.Client, s.user); err != nil {
+		return apiFailure(err)
+	}
+	r.mem.forget(s.user.UID, s.key)
+	return outcome{kind: kindReleased}
+}
+
+// UserChanged tells the reconciler that the MX user of the MXUser key may have changed (a
+// member of it got a 404): its next reconcile reads it from MX. It never blocks.
+func (r *MXUserReconciler) UserChanged(ctx context.Context, key types.NamespacedName) {
+	if r.notifications == nil {
+		return
+	}
+	r.mem.hint(key)
+	u := &mxv1alpha1.MXUser{}
+	u.Namespace, u.Name = key.Namespace, key.Name
+	select {
+	case r.notifications <- event.GenericEvent{Object: u}:
+	default:
+		log.FromContext(ctx).Info("Dropping an MXUser notification: the queue is full", "mxuser", key)
+	}
+}
+
+// SetupWithManager checks the required dependencies, applies the defaults and registers the
+// controller. It watches MXUsers, the notifications of UserChanged and, while a user is being
 // deleted, the deletion of the MXMembers that reference it. SetupIndexes must have run.
 func (r *MXUserReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MX == nil || r.Recorder == nil {
 		return errors.New("MXUserReconciler needs MX and Recorder")
 	}
-	r.init()
+	r.setDefaults()
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&mxv1alpha1.MXUser{}, builder.WithPredicates(reconcileTriggers())).
 		Watches(&mxv1alpha1.MXMember{},
@@ -407,12 +446,24 @@ func (r *MXUserReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				UpdateFunc:  func(event.UpdateEvent) bool { return false },
 				GenericFunc: func(event.GenericEvent) bool { return false },
 			})).
+		WatchesRawSource(source.Channel(r.notifications, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1),
 			RateLimiter:             r.Timing.rateLimiter(),
 		}).
 		Named("mxuser").
 		Complete(r)
+}
+
+// setDefaults fills in what was left zero. SetupWithManager calls it; tests that drive
+// Reconcile directly call it too.
+func (r *MXUserReconciler) setDefaults() {
+	r.Timing = r.Timing.withDefaults()
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	r.mem = newMemo()
+	r.notifications = make(chan event.GenericEvent, notificationBuffer)
 }
 
 // userOfDeletedMember enqueues the MXUser of a deleted MXMember when that user is being deleted

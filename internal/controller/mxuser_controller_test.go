@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,15 +29,16 @@ func newUser() *mxv1alpha1.MXUser {
 
 // mxUser is the MX user matching newUser's spec.
 func mxUser() *mx.User {
-	return &mx.User{GUID: testUserGUID, ID: "mxop-team-a-alice", Email: "alice@example.com", Metadata: "m"}
+	return &mx.User{GUID: testUserGUID, ID: "mxop:team-a/alice", Email: "alice@example.com", Metadata: "m"}
 }
 
 func TestMXUserReconcile(t *testing.T) {
-	inSync := outcome{ready: metav1.ConditionTrue, reason: mxv1alpha1.ReasonSucceeded, requeueMin: resyncMin, requeueMax: resyncMax}
-	with := func(o outcome, calls ...string) outcome { o.calls = calls; return o }
+	inSync := expect{ready: metav1.ConditionTrue, reason: mxv1alpha1.ReasonSucceeded, requeueMin: resyncMin, requeueMax: resyncMax}
+	with := func(o expect, calls ...string) expect { o.calls = calls; return o }
 	syncedUser := func(mutate func(*mxv1alpha1.MXUser)) *mxv1alpha1.MXUser {
 		u := readyUser()
 		u.Spec = newUser().Spec
+		u.Status.AppliedSettings = settingsHash(desiredUserSettings(u.Spec, u.Status.ID))
 		if mutate != nil {
 			mutate(u)
 		}
@@ -46,25 +48,24 @@ func TestMXUserReconcile(t *testing.T) {
 		reason string
 		user   *mxv1alpha1.MXUser
 		mx     func(*fakeMX)
-		want   outcome
+		want   expect
 		check  func(g Gomega, u *mxv1alpha1.MXUser, events []string)
 	}{
 		{
-			reason: "a new user is looked up by partner id, then created from the spec",
+			reason: "a new user is created from the spec without a lookup first (the floor: one call)",
 			user:   newUser(),
 			mx: func(f *fakeMX) {
-				f.findUserByID = func(string) (*mx.User, error) { return nil, notFound() }
 				f.createUser = func(req mx.CreateUserRequest) (*mx.User, error) {
-					if req.ID != "mxop-team-a-alice" || req.Email != "alice@example.com" || req.Metadata != "m" {
+					if req.ID != "mxop:team-a/alice" || req.Email != "alice@example.com" || req.Metadata != "m" {
 						return nil, apiError(http.StatusBadRequest, "unexpected request")
 					}
 					return mxUser(), nil
 				}
 			},
-			want: with(inSync, "FindUserByID", "CreateUser"),
+			want: with(inSync, "CreateUser"),
 			check: func(g Gomega, u *mxv1alpha1.MXUser, events []string) {
 				g.Expect(u.Status.GUID).To(Equal(testUserGUID))
-				g.Expect(u.Status.ID).To(Equal("mxop-team-a-alice"))
+				g.Expect(u.Status.ID).To(Equal("mxop:team-a/alice"))
 				g.Expect(u.Status.LastReadAt.Time).To(BeTemporally("==", testNow))
 				g.Expect(events).To(ConsistOf(ContainSubstring("Created MX user USR-1")))
 			},
@@ -77,34 +78,35 @@ func TestMXUserReconcile(t *testing.T) {
 				return u
 			}(),
 			mx: func(f *fakeMX) {
-				f.findUserByID = func(id string) (*mx.User, error) {
-					if id != "customer-1001" {
+				f.createUser = func(req mx.CreateUserRequest) (*mx.User, error) {
+					if req.ID != "customer-1001" {
 						return nil, apiError(http.StatusBadRequest, "id")
 					}
 					u := mxUser()
-					u.ID = id
+					u.ID = req.ID
 					return u, nil
 				}
 			},
-			want: with(inSync, "FindUserByID"),
+			want: with(inSync, "CreateUser"),
 		},
 		{
-			reason: "a user found by partner id is adopted, and its drift corrected",
+			reason: "a user found by partner id after a 409 is adopted, and its drift corrected",
 			user:   newUser(),
 			mx: func(f *fakeMX) {
+				f.createUser = func(mx.CreateUserRequest) (*mx.User, error) { return nil, apiError(http.StatusConflict, "exists") }
 				f.findUserByID = func(string) (*mx.User, error) {
 					u := mxUser()
 					u.Email = "old@example.com"
 					return u, nil
 				}
 				f.updateUser = func(_ string, req mx.UpdateUserRequest) (*mx.User, error) {
-					if req.Email == nil || *req.Email != "alice@example.com" || req.Metadata != nil || req.IsDisabled != nil {
-						return nil, apiError(http.StatusBadRequest, "only the email differs")
+					if req.Email == nil || *req.Email != "alice@example.com" || req.ID == nil || *req.ID != "mxop:team-a/alice" {
+						return nil, apiError(http.StatusBadRequest, "the spec, id included")
 					}
 					return mxUser(), nil
 				}
 			},
-			want: with(inSync, "FindUserByID", "UpdateUser"),
+			want: with(inSync, "CreateUser", "FindUserByID", "UpdateUser"),
 			check: func(g Gomega, _ *mxv1alpha1.MXUser, events []string) {
 				g.Expect(events).To(ContainElement(ContainSubstring("Adopted MX user USR-1")))
 			},
@@ -113,17 +115,10 @@ func TestMXUserReconcile(t *testing.T) {
 			reason: "a 409 on create (a create whose answer was lost) is resolved by adopting",
 			user:   newUser(),
 			mx: func(f *fakeMX) {
-				n := 0
-				f.findUserByID = func(string) (*mx.User, error) {
-					n++
-					if n == 1 {
-						return nil, notFound()
-					}
-					return mxUser(), nil
-				}
+				f.findUserByID = func(string) (*mx.User, error) { return mxUser(), nil }
 				f.createUser = func(mx.CreateUserRequest) (*mx.User, error) { return nil, apiError(http.StatusConflict, "exists") }
 			},
-			want: with(inSync, "FindUserByID", "CreateUser", "FindUserByID"),
+			want: with(inSync, "CreateUser", "FindUserByID"),
 		},
 		{
 			reason: "a 409 with no user to adopt is Stalled (Duplicate)",
@@ -132,12 +127,12 @@ func TestMXUserReconcile(t *testing.T) {
 				f.findUserByID = func(string) (*mx.User, error) { return nil, notFound() }
 				f.createUser = func(mx.CreateUserRequest) (*mx.User, error) { return nil, apiError(http.StatusConflict, "exists") }
 			},
-			want: outcome{calls: []string{"FindUserByID", "CreateUser", "FindUserByID"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonDuplicate, stalled: true},
+			want: expect{calls: []string{"CreateUser", "FindUserByID"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonDuplicate, stalled: true},
 		},
 		{
 			reason: "a user in sync costs no MX call when reconciled again or after a restart",
 			user:   syncedUser(nil),
-			want:   outcome{ready: metav1.ConditionTrue, reason: mxv1alpha1.ReasonSucceeded, requeueMin: resyncMin - time.Hour, requeueMax: resyncMax - time.Hour},
+			want:   expect{ready: metav1.ConditionTrue, reason: mxv1alpha1.ReasonSucceeded, requeueMin: resyncMin - time.Hour, requeueMax: resyncMax - time.Hour},
 			check: func(g Gomega, u *mxv1alpha1.MXUser, events []string) {
 				g.Expect(events).To(BeEmpty())
 			},
@@ -200,7 +195,7 @@ func TestMXUserReconcile(t *testing.T) {
 			mx: func(f *fakeMX) {
 				f.getUser = func(string) (*mx.User, error) { return nil, apiError(http.StatusNotFound, "User not found") }
 			},
-			want: outcome{calls: []string{"GetUser"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonGoneInMX, stalled: true},
+			want: expect{calls: []string{"GetUser"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonGoneInMX, stalled: true},
 			check: func(g Gomega, _ *mxv1alpha1.MXUser, events []string) {
 				g.Expect(events).To(ConsistOf(ContainSubstring("no longer exists in MX")))
 			},
@@ -230,19 +225,61 @@ func TestMXUserReconcile(t *testing.T) {
 			reason: "a 401 stalls with MXUnauthorized and retries slowly",
 			user:   newUser(),
 			mx: func(f *fakeMX) {
-				f.findUserByID = func(string) (*mx.User, error) { return nil, apiError(http.StatusUnauthorized, "not valid") }
+				f.createUser = func(mx.CreateUserRequest) (*mx.User, error) {
+					return nil, apiError(http.StatusUnauthorized, "not valid")
+				}
 			},
-			want: outcome{calls: []string{"FindUserByID"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXUnauthorized, stalled: true, requeueMin: 15 * time.Minute, requeueMax: 15 * time.Minute},
+			want: expect{calls: []string{"CreateUser"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXUnauthorized, stalled: true, requeueMin: 15 * time.Minute, requeueMax: 15 * time.Minute},
+		},
+		{
+			reason: "spec.id set on a user created without it is sent to MX at once, not on the resync",
+			user: syncedUser(func(u *mxv1alpha1.MXUser) {
+				u.Generation = 2
+				u.Spec.ID = "customer-7"
+			}),
+			mx: func(f *fakeMX) {
+				f.updateUser = func(_ string, req mx.UpdateUserRequest) (*mx.User, error) {
+					if req.ID == nil || *req.ID != "customer-7" {
+						return nil, apiError(http.StatusBadRequest, "id")
+					}
+					u := mxUser()
+					u.ID = "customer-7"
+					return u, nil
+				}
+			},
+			want: with(inSync, "UpdateUser"),
+			check: func(g Gomega, u *mxv1alpha1.MXUser, _ []string) {
+				g.Expect(u.Status.ID).To(Equal("customer-7"))
+				g.Expect(u.Status.ObservedGeneration).To(Equal(int64(2)))
+			},
+		},
+		{
+			reason: "a spec change answered 429 keeps observedGeneration behind; it is still sent on the retry",
+			user: syncedUser(func(u *mxv1alpha1.MXUser) {
+				u.Generation = 2
+				u.Spec.Email = "new@example.com"
+			}),
+			mx: func(f *fakeMX) {
+				f.updateUser = func(string, mx.UpdateUserRequest) (*mx.User, error) {
+					return nil, apiError(http.StatusTooManyRequests, "slow down")
+				}
+			},
+			want: expect{calls: []string{"UpdateUser"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXRateLimited, reconciling: true, requeueMin: time.Minute, requeueMax: time.Minute},
+			check: func(g Gomega, u *mxv1alpha1.MXUser, _ []string) {
+				g.Expect(u.Status.ObservedGeneration).To(Equal(int64(1)), "the status does not describe generation 2 yet")
+				g.Expect(u.Status.AppliedSettings).To(Equal(settingsHash(desiredUserSettings(newUser().Spec, "mxop:team-a/alice"))), "what MX holds is unchanged")
+			},
 		},
 		{
 			reason: "a suspended user makes no MX call",
 			user:   func() *mxv1alpha1.MXUser { u := newUser(); u.Spec.Suspend = true; return u }(),
-			want:   outcome{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonSuspended},
+			want:   expect{ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonSuspended},
 		},
 		{
-			reason: "a user unsuspended after a spec change is updated and re-read",
+			reason: "a user unsuspended after a spec change is updated",
 			user: syncedUser(func(u *mxv1alpha1.MXUser) {
 				setSuspended(&u.Status.Conditions, 1, testNow, "Suspended")
+				u.Spec.Email = "changed-while-suspended@example.com"
 			}),
 			mx: func(f *fakeMX) {
 				f.updateUser = func(string, mx.UpdateUserRequest) (*mx.User, error) { return mxUser(), nil }
@@ -302,14 +339,14 @@ func TestMXUserDelete(t *testing.T) {
 		err    error
 		calls  []string
 	}{
-		{"deletionPolicy Delete deletes the user in MX", mxv1alpha1.DeletionPolicyDelete, nil, []string{"DeleteUser"}},
-		{"a user already gone (404) counts as deleted", mxv1alpha1.DeletionPolicyDelete, apiError(http.StatusNotFound, "gone"), []string{"DeleteUser"}},
+		{"deletionPolicy Delete deletes the user in MX once it holds no members", mxv1alpha1.DeletionPolicyDelete, nil, []string{"ListMembers", "DeleteUser"}},
+		{"a user already gone (404) counts as deleted", mxv1alpha1.DeletionPolicyDelete, apiError(http.StatusNotFound, "gone"), []string{"ListMembers", "DeleteUser"}},
 		{"deletionPolicy Orphan leaves the user in MX", mxv1alpha1.DeletionPolicyOrphan, nil, nil},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
 			g := NewWithT(t)
 			c := newFakeClient(deleting(tc.policy))
-			f := &fakeMX{deleteUser: func(string) error { return tc.err }}
+			f := &fakeMX{deleteUser: func(string) error { return tc.err }, listMembers: func(string) ([]mx.Member, error) { return nil, nil }}
 			r, _ := newUserReconciler(c, f)
 			_, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: key(readyUser())})
 			g.Expect(err).NotTo(HaveOccurred())
@@ -326,13 +363,38 @@ func TestMXUserDelete(t *testing.T) {
 
 func TestPartnerID(t *testing.T) {
 	g := NewWithT(t)
-	g.Expect(partnerID("given", "p", "ns", "n")).To(Equal("given"))
-	g.Expect(partnerID("", "p", "ns", "n")).To(Equal("p-ns-n"))
-	g.Expect(partnerID("", "", "ns", "n")).To(Equal("mxop-ns-n"))
-	long := partnerID("", "mxop", "ns", string(make([]byte, 300)))
-	g.Expect(long).To(HaveLen(maxPartnerIDLen), "a derived id fits MX's limit")
-	g.Expect(partnerID("", "mxop", "ns", string(make([]byte, 300)))).To(Equal(long), "and stays stable")
-	g.Expect(partnerID("", "mxop", "ns", string(make([]byte, 301)))).NotTo(Equal(long), "and unique")
+	g.Expect(effectivePartnerID("given", "recorded", "p", "ns", "n")).To(Equal("given"))
+	g.Expect(effectivePartnerID("", "recorded", "p", "ns", "n")).To(Equal("recorded"), "an object keeps the id it recorded (no re-creation on upgrade)")
+	g.Expect(effectivePartnerID("", "", "p", "ns", "n")).To(Equal("p:ns/n"))
+	g.Expect(derivedPartnerID("", "ns", "n")).To(Equal("mxop:ns/n"))
+
+	g.Expect(derivedPartnerID("mxop", "team", "x-prod")).NotTo(Equal(derivedPartnerID("mxop", "team-x", "prod")), "namespace and name cannot trade characters")
+	g.Expect(derivedPartnerID("a-b", "c", "d")).NotTo(Equal(derivedPartnerID("a", "b-c", "d")), "prefixes of other clusters cannot collide")
+	g.Expect(derivedPartnerID("a", "b", "c.d")).NotTo(Equal(derivedPartnerID("a", "b.c", "d")))
+
+	name := strings.Repeat("n", 300)
+	long := derivedPartnerID("mxop", "ns", name)
+	g.Expect(len(long)).To(BeNumerically("<=", maxPartnerIDLen), "a derived id fits MX's limit")
+	g.Expect(long).To(HavePrefix("mxop:sha256:"))
+	g.Expect(long).NotTo(ContainSubstring("/"), "so it never equals a short derived id")
+	g.Expect(derivedPartnerID("mxop", "ns", name)).To(Equal(long), "and stays stable")
+	g.Expect(derivedPartnerID("mxop", "ns", name+"n")).NotTo(Equal(long), "and unique")
+	g.Expect(derivedPartnerID("mxop", "ns", "n"+name)).NotTo(Equal(long), "over the whole id, not a cut prefix")
+}
+
+func TestOwner(t *testing.T) {
+	g := NewWithT(t)
+	at := func(name string, sec int, guid string) *mxv1alpha1.MXMember {
+		m := &mxv1alpha1.MXMember{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, CreationTimestamp: metav1.NewTime(testNow.Add(time.Duration(sec) * time.Second))}}
+		m.Status.ID, m.Status.GUID = "p", guid
+		return m
+	}
+	ident := memberClaims.ident
+	g.Expect(owner([]*mxv1alpha1.MXMember{at("b", 0, ""), at("a", 1, "")}, ident, "p", "").Name).To(Equal("b"), "the oldest claim wins")
+	g.Expect(owner([]*mxv1alpha1.MXMember{at("b", 0, ""), at("a", 0, "")}, ident, "p", "").Name).To(Equal("a"), "then the name, so every process decides alike")
+	g.Expect(owner([]*mxv1alpha1.MXMember{at("b", 0, ""), at("c", 5, "G")}, ident, "p", "").Name).To(Equal("c"), "an object that has the MX object recorded owns it")
+	g.Expect(owner([]*mxv1alpha1.MXMember{at("b", 0, "H"), at("c", 5, "G")}, ident, "p", "G").Name).To(Equal("c"), "by guid when the guid is known")
+	g.Expect(owner([]*mxv1alpha1.MXMember{}, ident, "p", "")).To(BeNil())
 }
 
 func TestTiming(t *testing.T) {
@@ -371,4 +433,79 @@ func TestReconcileTriggers(t *testing.T) {
 	noFinalizer := old.DeepCopy()
 	noFinalizer.Finalizers = nil
 	g.Expect(p.Update(updateEvent(noFinalizer, old))).To(BeTrue(), "adding the finalizer does")
+}
+
+func TestMXUserDeleteLeavesNoSurprises(t *testing.T) {
+	deleting := func(mutate func(*mxv1alpha1.MXUser)) *mxv1alpha1.MXUser {
+		u := readyUser()
+		now := metav1.NewTime(testNow)
+		u.DeletionTimestamp = &now
+		mutate(u)
+		return u
+	}
+	unmanaged := func(string) ([]mx.Member, error) {
+		return []mx.Member{{GUID: "MBR-7", ID: "made-elsewhere", InstitutionCode: "mxbank"}}, nil
+	}
+	t.Run("MX members no MXMember manages stall the deletion, named, with a Warning, until confirmed", func(t *testing.T) {
+		g := NewWithT(t)
+		c := newFakeClient(deleting(func(*mxv1alpha1.MXUser) {}))
+		f := &fakeMX{listMembers: unmanaged}
+		r, rec := newUserReconciler(c, f)
+		_, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: key(readyUser())})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(f.Calls()).To(Equal([]string{"ListMembers"}), "nothing deleted")
+		got := &mxv1alpha1.MXUser{}
+		g.Expect(c.Get(context.Background(), key(readyUser()), got)).To(Succeed())
+		cond := meta.FindStatusCondition(got.Status.Conditions, mxv1alpha1.StalledCondition)
+		g.Expect(cond.Reason).To(Equal(mxv1alpha1.ReasonUnmanagedMembers))
+		g.Expect(cond.Message).To(ContainSubstring(`MBR-7 (partner id "made-elsewhere", mxbank)`))
+		g.Expect(cond.Message).To(ContainSubstring(mxv1alpha1.ConfirmDeleteUnmanagedMembersAnnotation + "=true"))
+		g.Expect(drain(rec)).To(ConsistOf(HavePrefix("Warning UnmanagedMembers")))
+	})
+	t.Run("the confirmation annotation lets MX delete them with the user", func(t *testing.T) {
+		g := NewWithT(t)
+		c := newFakeClient(deleting(func(u *mxv1alpha1.MXUser) {
+			u.Annotations = map[string]string{mxv1alpha1.ConfirmDeleteUnmanagedMembersAnnotation: "true"}
+		}))
+		f := &fakeMX{listMembers: unmanaged, deleteUser: func(string) error { return nil }}
+		r, _ := newUserReconciler(c, f)
+		_, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: key(readyUser())})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(f.Calls()).To(Equal([]string{"DeleteUser"}))
+	})
+	t.Run("a user whose create may have reached MX (no guid recorded) is looked up and deleted", func(t *testing.T) {
+		g := NewWithT(t)
+		c := newFakeClient(deleting(func(u *mxv1alpha1.MXUser) { u.Status.GUID, u.Status.ID = "", "" }))
+		f := &fakeMX{
+			findUserByID: func(id string) (*mx.User, error) {
+				if id != "mxop:team-a/alice" {
+					return nil, notFound()
+				}
+				return mxUser(), nil
+			},
+			listMembers: func(string) ([]mx.Member, error) { return nil, nil },
+			deleteUser:  func(string) error { return nil },
+		}
+		r, _ := newUserReconciler(c, f)
+		_, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: key(readyUser())})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(f.Calls()).To(Equal([]string{"FindUserByID", "ListMembers", "DeleteUser"}))
+	})
+	t.Run("a user that does not own its MX user is released without any MX call", func(t *testing.T) {
+		g := NewWithT(t)
+		owner := readyUser()
+		owner.Name, owner.UID = "first", "uid-first"
+		owner.CreationTimestamp = metav1.NewTime(testNow.Add(-time.Hour))
+		second := deleting(func(u *mxv1alpha1.MXUser) {
+			u.Spec.ID = owner.Status.ID
+			u.Status.GUID, u.Status.ID = "", ""
+		})
+		c := newFakeClient(owner, second)
+		f := &fakeMX{}
+		r, _ := newUserReconciler(c, f)
+		_, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: key(second)})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(f.Calls()).To(BeEmpty())
+		g.Expect(c.Get(context.Background(), key(second), &mxv1alpha1.MXUser{})).NotTo(Succeed(), "released and gone")
+	})
 }

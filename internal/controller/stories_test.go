@@ -53,15 +53,15 @@ var _ = Describe("MXUser", func() {
 		u := s.user("alice")
 		s.create(u)
 		eventuallyReady(u)
-		Expect(u.Status.ID).To(Equal("test-" + s.ns + "-alice"))
+		Expect(u.Status.ID).To(Equal("test:" + s.ns + "/alice"))
 		Expect(u.Status.GUID).To(Equal("USR-00000000-0000-0000-0000-000000000001"))
-		Expect(s.calls()).To(Equal(map[string]int{epListUsers: 1, epCreateUser: 1}), "a lookup by partner id, then one create")
+		Expect(s.calls()).To(Equal(map[string]int{epCreateUser: 1}), "one create: no lookup before it (a 409 would resolve a duplicate)")
 		Expect(s.sb.UserCount()).To(Equal(1))
 
 		before := reconciles("mxuser")
 		s.restart(s.mxClient())
 		Eventually(func() float64 { return reconciles("mxuser") }).Should(BeNumerically(">", before), "the new manager reconciled the user")
-		Consistently(s.calls).Should(Equal(map[string]int{epListUsers: 1, epCreateUser: 1}), "no MX call after a restart")
+		Consistently(s.calls).Should(Equal(map[string]int{epCreateUser: 1}), "no MX call after a restart")
 
 		update(u, func(u *mxv1alpha1.MXUser) { u.Spec.Email = "alice@example.org" })
 		Eventually(func(g Gomega) {
@@ -70,7 +70,7 @@ var _ = Describe("MXUser", func() {
 			g.Expect(s.calls()).To(HaveKeyWithValue(epUpdateUser, 1))
 		}).Should(Succeed())
 		eventuallyReady(u)
-		Expect(s.calls()).To(Equal(map[string]int{epListUsers: 1, epCreateUser: 1, epUpdateUser: 1}))
+		Expect(s.calls()).To(Equal(map[string]int{epCreateUser: 1, epUpdateUser: 1}))
 	})
 })
 
@@ -86,7 +86,7 @@ var _ = Describe("MXMember happy path", func() {
 		Expect(s.calls()).To(Equal(map[string]int{epCredentials: 1, epCreateMember: 1, epStatus: 1, epAccounts: 1}))
 		Expect(m.Status.ConnectionStatus).To(Equal("CONNECTED"))
 		Expect(m.Status.GUID).To(Equal("MBR-00000000-0000-0000-0000-000000000001"))
-		Expect(m.Status.ID).To(Equal("test-" + s.ns + "-alice-bank"))
+		Expect(m.Status.ID).To(Equal("test:" + s.ns + "/alice-bank"))
 		Expect(m.Status.AccountCount).To(Equal(int32(6)))
 		Expect(m.Status.AccountsTruncated).To(BeFalse())
 		Expect(m.Status.AccountsAsOf).NotTo(BeNil())
@@ -465,6 +465,7 @@ var _ = Describe("Deletion and adoption", func() {
 		Expect(s.sb.MemberCount()).To(Equal(1))
 		Expect(m.Status.AccountCount).To(Equal(int32(sandbox.DefaultAccountCount)))
 		Expect(s.calls()).To(Equal(map[string]int{
+			epCreateUser:   1, // answered 409: the partner id exists
 			epListUsers:    1, // the user is found by partner id
 			epCreateMember: 1, // answered 409: the partner id exists
 			epListMembers:  1, // the member is found by partner id
@@ -610,7 +611,7 @@ var _ = Describe("Crash safety", func() {
 			s.create(u)
 			eventuallyReady(u)
 			Expect(s.sb.UserCount()).To(Equal(1))
-			Expect(s.calls()).To(Equal(map[string]int{epCreateUser: 1, epListUsers: 2}), "the retry looks up and adopts instead of creating again")
+			Expect(s.calls()).To(Equal(map[string]int{epCreateUser: 1, epListUsers: 1}), "status.id shows the earlier attempt: the retry looks up and adopts instead of creating again")
 		},
 		Entry("commit then 500", false),
 		Entry("commit then dropped connection", true),
@@ -680,7 +681,7 @@ var _ = Describe("MX errors", func() {
 
 	It("backs off under a 429 storm and recovers when it ends", func() {
 		s := newStory(storyOptions{})
-		s.sb.SetFault(sandbox.EndpointListUsers, sandbox.Fault{RateLimitRate: 1, RetryAfter: time.Second})
+		s.sb.SetFault(sandbox.EndpointCreateUser, sandbox.Fault{RateLimitRate: 1, RetryAfter: time.Second})
 		u := s.user("sam")
 		s.create(u)
 		eventuallyReconciling(u, mxv1alpha1.ReasonMXRateLimited)
@@ -697,13 +698,14 @@ var _ = Describe("MX errors", func() {
 
 	It("backs off exponentially while MX answers 5xx and recovers when it stops", func() {
 		s := newStory(storyOptions{})
+		s.sb.SetFault(sandbox.EndpointCreateUser, sandbox.Fault{ErrorRate: 1})
 		s.sb.SetFault(sandbox.EndpointListUsers, sandbox.Fault{ErrorRate: 1})
 		u := s.user("tina")
 		s.create(u)
 		cond := eventuallyReconciling(u, mxv1alpha1.ReasonMXUnavailable)
 		Expect(cond.Message).To(ContainSubstring("500 Internal Server Error"))
-		Consistently(func() int { return s.sb.CallCount(epListUsers) }, 3*time.Second).Should(BeNumerically("<=", 30),
-			"3 attempts per reconcile, reconciles backing off from 100ms to 1s: well under one call per 100ms")
+		Consistently(s.sb.TotalCalls, 3*time.Second).Should(BeNumerically("<=", 40),
+			"a create, then look-ups (up to 3 attempts) per reconcile, reconciles backing off from 100ms to 1s: well under one call per 100ms")
 		s.sb.ClearFaults()
 		eventuallyReady(u)
 		Expect(s.sb.UserCount()).To(Equal(1))

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"hash/fnv"
-	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -42,6 +41,10 @@ type Timing struct {
 	// error (MX 5xx or unreachable, API server errors). Defaults 1s and 5m.
 	FailureBaseDelay time.Duration
 	FailureMaxDelay  time.Duration
+	// OAuthPollInterval and OAuthMaxPollInterval bound the growing wait between reads of a
+	// PENDING OAuth member when no webhook reports its authorisation. Defaults 10s and 5m.
+	OAuthPollInterval    time.Duration
+	OAuthMaxPollInterval time.Duration
 }
 
 // withDefaults returns t with every zero field set to its default.
@@ -61,6 +64,8 @@ func (t Timing) withDefaults() Timing {
 	def(&t.WaitingRetryInterval, 10*time.Minute)
 	def(&t.FailureBaseDelay, time.Second)
 	def(&t.FailureMaxDelay, 5*time.Minute)
+	def(&t.OAuthPollInterval, 10*time.Second)
+	def(&t.OAuthMaxPollInterval, 5*time.Minute)
 	return t
 }
 
@@ -69,11 +74,17 @@ func (t Timing) rateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
 	return workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](t.FailureBaseDelay, t.FailureMaxDelay)
 }
 
-// pollDelay is the wait before the next status read of a member MX has been working on for
-// elapsed: PollInterval at first, then half the elapsed time (so reads thin out geometrically),
+// pollDelay is the wait before the next status read of a member whose job MX started elapsed
+// ago (time the operator spent refused by MX is not counted): PollInterval at first, then half the elapsed time (so reads thin out geometrically),
 // capped at MaxPollInterval.
 func (t Timing) pollDelay(elapsed time.Duration) time.Duration {
 	return min(max(t.PollInterval, elapsed/2), max(t.MaxPollInterval, t.PollInterval))
+}
+
+// oauthPollDelay is the wait before the next read of a member PENDING for elapsed:
+// OAuthPollInterval at first, then a quarter of the elapsed time, capped at OAuthMaxPollInterval.
+func (t Timing) oauthPollDelay(elapsed time.Duration) time.Duration {
+	return min(max(t.OAuthPollInterval, elapsed/4), max(t.OAuthMaxPollInterval, t.OAuthPollInterval))
 }
 
 // resyncDelay is ResyncInterval jittered by up to ±10% by a hash of uid, so objects created
@@ -83,66 +94,4 @@ func (t Timing) resyncDelay(uid types.UID) time.Duration {
 	_, _ = h.Write([]byte(uid))
 	frac := float64(h.Sum64()%2001)/1000 - 1 // [-1, 1]
 	return t.ResyncInterval + time.Duration(frac*0.1*float64(t.ResyncInterval))
-}
-
-// memo is what a reconciler remembers between reconciles in this process: when each object is
-// due for its next MX read, and which objects MX told us (by webhook) have changed. Nothing here
-// is needed for correctness after a restart: the persisted status is the fallback.
-type memo struct {
-	mu       sync.Mutex
-	nextRead map[types.UID]time.Time
-	// hints counts the change notifications per object that no read has covered yet.
-	hints map[types.NamespacedName]uint64
-}
-
-func newMemo() *memo {
-	return &memo{nextRead: map[types.UID]time.Time{}, hints: map[types.NamespacedName]uint64{}}
-}
-
-// scheduleRead records when uid is next due for an MX read.
-func (m *memo) scheduleRead(uid types.UID, at time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.nextRead[uid] = at
-}
-
-// readAt returns when uid is due for its next MX read, if this process scheduled one.
-func (m *memo) readAt(uid types.UID) (time.Time, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	t, ok := m.nextRead[uid]
-	return t, ok
-}
-
-// forget drops everything remembered about an object.
-func (m *memo) forget(uid types.UID, key types.NamespacedName) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.nextRead, uid)
-	delete(m.hints, key)
-}
-
-// hint records that MX reported a change of the object.
-func (m *memo) hint(key types.NamespacedName) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.hints[key]++
-}
-
-// hinted returns how many changes MX reported for the object that no read has covered yet; 0
-// means none. Pass the value to readDone after a successful read.
-func (m *memo) hinted(key types.NamespacedName) uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.hints[key]
-}
-
-// readDone clears the hints a read covered: those counted (seen) before the read started.
-// Hints that arrived during the read stay.
-func (m *memo) readDone(key types.NamespacedName, seen uint64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if seen > 0 && m.hints[key] == seen {
-		delete(m.hints, key)
-	}
 }

@@ -6,6 +6,8 @@ package manager
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -49,9 +51,9 @@ const (
 	webhookPasswordKey  = "password"
 )
 
-// partnerIDPrefixPattern is what a partner id prefix may look like (a prefix of spec.id's
-// pattern).
-var partnerIDPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,63}$`)
+// partnerIDPrefixPattern is what a partner id prefix may look like: spec.id's characters but
+// ":" and "/", which separate the parts of a derived id (so derived ids stay injective).
+var partnerIDPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
 // Options is the parsed command line.
 type Options struct {
@@ -82,7 +84,7 @@ func ParseFlags(args []string) (Options, error) {
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader, so that only one replica reconciles.")
 	fs.StringVar(&o.MXCredentialsSecret, "mx-credentials-secret", "", "namespace/name of the Secret holding the MX API credentials (keys client_id and api_key), read once at start. When empty, the environment variables MX_CLIENT_ID and MX_API_KEY are used.")
 	fs.StringVar(&o.MXBaseURL, "mx-base-url", mx.DefaultBaseURL, "MX Platform API root: https://int-api.mx.com (integration) or https://api.mx.com (production).")
-	fs.StringVar(&o.PartnerIDPrefix, "partner-id-prefix", controller.DefaultPartnerIDPrefix, "Prefix of the partner ids the operator derives (<prefix>-<namespace>-<name>) for objects without spec.id. Changing it makes existing objects without spec.id look for other MX objects: do not change it once objects exist.")
+	fs.StringVar(&o.PartnerIDPrefix, "partner-id-prefix", controller.DefaultPartnerIDPrefix, "Prefix of the partner ids the operator derives (<prefix>:<namespace>/<name>) for objects without spec.id. Changing it makes existing objects without spec.id look for other MX objects: do not change it once objects exist.")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Objects of each kind reconciled in parallel.")
 	fs.Float64Var(&o.MXQPS, "mx-qps", 10, "Steady rate of MX API requests per second, shared by all controllers; 0 is unlimited.")
 	fs.IntVar(&o.MXBurst, "mx-burst", 20, "Burst of MX API requests above --mx-qps.")
@@ -100,7 +102,7 @@ func ParseFlags(args []string) (Options, error) {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	if !partnerIDPrefixPattern.MatchString(o.PartnerIDPrefix) {
-		return o, fmt.Errorf("--partner-id-prefix %q: use up to 64 letters, digits and ._:@/- starting with a letter or digit", o.PartnerIDPrefix)
+		return o, fmt.Errorf("--partner-id-prefix %q: use up to 64 letters, digits and ._@- starting with a letter or digit", o.PartnerIDPrefix)
 	}
 	if o.MaxConcurrentReconciles < 1 {
 		return o, errors.New("--max-concurrent-reconciles must be at least 1")
@@ -189,9 +191,11 @@ func RunWithConfig(ctx context.Context, cfg *rest.Config, opts Options) error {
 	timing := controller.Timing{AggregationThrottleWindow: opts.AggregationThrottleWindow, ResyncInterval: opts.ResyncInterval}
 	members, err := Setup(ctx, mgr, Controllers{
 		MX:                      mxClient,
+		FingerprintKey:          FingerprintKey(apiKey),
 		PartnerIDPrefix:         opts.PartnerIDPrefix,
 		Timing:                  timing,
 		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		WebhooksEnabled:         opts.WebhookAddr != "",
 	})
 	if err != nil {
 		return err
@@ -241,18 +245,31 @@ type MXAPI interface {
 // Controllers is what Setup needs besides the manager.
 type Controllers struct {
 	// MX is the MX API client.
-	MX                      MXAPI
+	MX MXAPI
+	// FingerprintKey keys the credentials fingerprints in MXMember status (FingerprintKey).
+	FingerprintKey          []byte
 	PartnerIDPrefix         string
 	Timing                  controller.Timing
 	MaxConcurrentReconciles int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// WebhooksEnabled says that the webhook receiver runs, so PENDING OAuth members are not polled.
+	WebhooksEnabled bool
+}
+
+// FingerprintKey derives the key of the credentials fingerprints (an HMAC in MXMember status)
+// from the MX API key: the operator holds it, readers of MXMembers do not. A new API key
+// re-sends each member's credentials once, the next time its Secret changes.
+func FingerprintKey(apiKey string) []byte {
+	mac := hmac.New(sha256.New, []byte(apiKey))
+	mac.Write([]byte("mx-operator credentials fingerprint v1"))
+	return mac.Sum(nil)
 }
 
 // Setup registers the field indexes and both controllers with mgr and returns the MXMember
 // reconciler (the target of MX webhooks).
 func Setup(ctx context.Context, mgr ctrl.Manager, c Controllers) (*controller.MXMemberReconciler, error) {
-	if err := controller.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := controller.SetupIndexes(ctx, mgr.GetFieldIndexer(), c.PartnerIDPrefix); err != nil {
 		return nil, fmt.Errorf("registering field indexes: %w", err)
 	}
 	users := &controller.MXUserReconciler{
@@ -273,10 +290,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, c Controllers) (*controller.MX
 		MetadataReader:          mgr.GetCache(),
 		MX:                      c.MX,
 		Recorder:                mgr.GetEventRecorder("mx-operator-mxmember"),
+		FingerprintKey:          c.FingerprintKey,
 		PartnerIDPrefix:         c.PartnerIDPrefix,
 		Timing:                  c.Timing,
 		Now:                     c.Now,
 		MaxConcurrentReconciles: c.MaxConcurrentReconciles,
+		WebhooksEnabled:         c.WebhooksEnabled,
+		UserGone:                users.UserChanged,
 	}
 	if err := members.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the MXMember controller: %w", err)
