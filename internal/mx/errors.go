@@ -17,6 +17,12 @@ import (
 // 404 from MX.
 var ErrNotFound = errors.New("mx: not found")
 
+// ErrUndecodableResponse is matched (errors.Is) by every [*DecodeError]: MX
+// answered 2xx but the body could not be decoded. The request may have taken
+// effect, so [Classify] reports it as [ClassRetryable], never as the caller's
+// fault; after a create, look the object up before creating it again.
+var ErrUndecodableResponse = errors.New("mx: undecodable response")
+
 // ErrInvalidRequest is returned (wrapped) when a call is rejected before
 // anything is sent: an empty guid, an empty update, an over-long callback
 // payload. [Classify] reports it as [ClassTerminal].
@@ -74,7 +80,11 @@ func (e *NetworkError) Error() string {
 func (e *NetworkError) Unwrap() error { return e.Err }
 
 // DecodeError is a 2xx response whose body could not be decoded into the
-// expected shape, or a list whose pagination is inconsistent.
+// expected shape (or was too large), or a list whose pagination is
+// inconsistent. MX answered, so the request may have taken effect: the
+// outcome of a create or resume that ends with a DecodeError is unknown,
+// exactly as after a lost response. It matches [ErrUndecodableResponse] and
+// is [ClassRetryable].
 type DecodeError struct {
 	// Endpoint is the route template.
 	Endpoint string
@@ -91,6 +101,9 @@ func (e *DecodeError) Error() string {
 
 // Unwrap returns the cause.
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Is reports whether target is [ErrUndecodableResponse].
+func (e *DecodeError) Is(target error) bool { return target == ErrUndecodableResponse }
 
 // ErrorClass is what a caller should do about an error. It is the only
 // classification of errors in this package; see [Classify].
@@ -113,12 +126,13 @@ const (
 	// ClassUnauthorized: 401 (bad client id or API key) or 403 (egress IP
 	// not whitelisted, feature not enabled). Needs an operator.
 	ClassUnauthorized
-	// ClassRetryable: 5xx, 408, network errors and timeouts. Try again with
+	// ClassRetryable: 5xx, 408, network errors and timeouts, and a 2xx whose
+	// body could not be decoded ([ErrUndecodableResponse]). Try again with
 	// backoff; for a create, first resolve the unknown outcome with the
 	// matching Find* call.
 	ClassRetryable
-	// ClassTerminal: every other 4xx (400, 405, 406, 422…), an undecodable
-	// response, an invalid request. Retrying the same call will not help.
+	// ClassTerminal: every other 4xx (400, 405, 406, 422…), an invalid
+	// request. Retrying the same call will not help.
 	ClassTerminal
 )
 
@@ -161,8 +175,8 @@ func Classify(err error) ErrorClass {
 	if _, ok := errors.AsType[*NetworkError](err); ok {
 		return ClassRetryable
 	}
-	if _, ok := errors.AsType[*DecodeError](err); ok {
-		return ClassTerminal
+	if errors.Is(err, ErrUndecodableResponse) {
+		return ClassRetryable
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return ClassRetryable

@@ -35,7 +35,8 @@ type resumeEnvelope struct {
 // Creating is not idempotent, so the client retries it only on 429 and on
 // failures to connect, when MX provably did not process it; never on 5xx or
 // a lost response. When CreateMember returns an error for which
-// [IsRetryable] is true, the outcome is unknown: the member may exist and
+// [IsRetryable] is true (including a 2xx whose body could not be decoded,
+// [ErrUndecodableResponse]), the outcome is unknown: the member may exist and
 // may be aggregating. Resolve it with [Client.FindMemberByID] (hence req.ID
 // should always be set) before creating again; a blind retry fails with 409
 // (same user, institution and credentials) or creates a duplicate.

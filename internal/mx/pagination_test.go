@@ -186,7 +186,7 @@ func TestPaginationGuards(t *testing.T) {
 			if tt.wantDecode {
 				_, ok := errors.AsType[*DecodeError](err)
 				g.Expect(ok).To(BeTrue(), "a *DecodeError, got %v", err)
-				g.Expect(IsTerminal(err)).To(BeTrue())
+				g.Expect(IsRetryable(err)).To(BeTrue(), "a misbehaving server is not the caller's fault")
 				return
 			}
 			g.Expect(err).NotTo(HaveOccurred())
