@@ -10,9 +10,9 @@ import (
 // createMemberEnvelope is the POST /users/{user}/members body; the referral
 // source and redirect URL are siblings of the member object.
 type createMemberEnvelope struct {
-	Member            memberWire `json:"member"`
-	ReferralSource    string     `json:"referral_source,omitempty"`
-	ClientRedirectURL string     `json:"client_redirect_url,omitempty"`
+	Member            memberCreateWire `json:"member"`
+	ReferralSource    string           `json:"referral_source,omitempty"`
+	ClientRedirectURL string           `json:"client_redirect_url,omitempty"`
 }
 
 // memberEnvelope is the {"member":{…}} body of an update.
@@ -41,6 +41,9 @@ type resumeEnvelope struct {
 // should always be set) before creating again; a blind retry fails with 409
 // (same user, institution and credentials) or creates a duplicate.
 //
+// The body always carries a credentials array, empty for an OAuth member,
+// as MX's spec requires.
+//
 // Errors: [IsConflict] for a duplicate member or partner id; [IsNotFound]
 // for an unknown user or institution; ErrInvalidRequest when
 // InstitutionCode is empty. Credential values never appear in an error.
@@ -49,8 +52,12 @@ func (c *Client) CreateMember(ctx context.Context, userGUID string, req CreateMe
 		return nil, false, fmt.Errorf("mx: %s: empty institution code: %w", routeCreateMember.endpoint(), ErrInvalidRequest)
 	}
 	creds, secrets := credentialWire(req.Credentials)
+	if creds == nil {
+		// MX's spec requires the array; nil would encode as null.
+		creds = []secretWire{}
+	}
 	body := createMemberEnvelope{
-		Member: memberWire{
+		Member: memberCreateWire{
 			InstitutionCode:                 req.InstitutionCode,
 			Credentials:                     creds,
 			ID:                              nonEmpty(req.ID),
