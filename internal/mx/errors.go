@@ -120,16 +120,18 @@ const (
 	// same user, institution and credentials), or a job of another kind is
 	// running on the member.
 	ClassConflict
-	// ClassRateLimited: 429 after the client's own retries. Requeue after
-	// [RetryAfter] or with backoff.
+	// ClassRateLimited: 429 after the client's own retries, or a
+	// [*CoolingDownError] caused by a 429. Requeue after [RetryAfter] or
+	// with backoff.
 	ClassRateLimited
 	// ClassUnauthorized: 401 (bad client id or API key) or 403 (egress IP
 	// not whitelisted, feature not enabled). Needs an operator.
 	ClassUnauthorized
-	// ClassRetryable: 5xx, 408, network errors and timeouts, and a 2xx whose
-	// body could not be decoded ([ErrUndecodableResponse]). Try again with
-	// backoff; for a create, first resolve the unknown outcome with the
-	// matching Find* call.
+	// ClassRetryable: 5xx, 408, network errors and timeouts, a
+	// [*CoolingDownError] caused by them, and a 2xx whose body could not be
+	// decoded ([ErrUndecodableResponse]). Try again with backoff; for a
+	// create, first resolve the unknown outcome with the matching Find* call
+	// (a CoolingDownError without Err was not sent: its outcome is known).
 	ClassRetryable
 	// ClassTerminal: every other 4xx (400, 405, 406, 422…), an invalid
 	// request. Retrying the same call will not help.
@@ -165,6 +167,15 @@ func (c ErrorClass) String() string {
 func Classify(err error) ErrorClass {
 	if err == nil {
 		return ClassNone
+	}
+	if cdErr, ok := errors.AsType[*CoolingDownError](err); ok {
+		switch {
+		case cdErr.Err != nil:
+			return Classify(cdErr.Err)
+		case cdErr.Cause == CauseRateLimited:
+			return ClassRateLimited
+		}
+		return ClassRetryable
 	}
 	if apiErr, ok := errors.AsType[*APIError](err); ok {
 		return classifyStatus(apiErr.StatusCode)
@@ -223,9 +234,14 @@ func IsRetryable(err error) bool { return Classify(err) == ClassRetryable }
 // IsTerminal reports whether Classify(err) is ClassTerminal.
 func IsTerminal(err error) bool { return Classify(err) == ClassTerminal }
 
-// RetryAfter returns the server's Retry-After carried by err (an [*APIError]
-// for 429 or 503), and whether there was one.
+// RetryAfter returns how long the caller should wait before calling again,
+// and whether err says: for a [*CoolingDownError], the time left in the
+// client's cool-down when the error was returned; otherwise the server's
+// Retry-After carried by an [*APIError] for 429 or 503.
 func RetryAfter(err error) (time.Duration, bool) {
+	if cdErr, ok := errors.AsType[*CoolingDownError](err); ok && cdErr.RetryAfter > 0 {
+		return cdErr.RetryAfter, true
+	}
 	apiErr, ok := errors.AsType[*APIError](err)
 	if !ok || apiErr.RetryAfter <= 0 {
 		return 0, false

@@ -45,6 +45,9 @@ func TestClassify(t *testing.T) {
 		{"network errors are retryable", &NetworkError{Endpoint: "GET /users", Err: errors.New("connection reset")}, ClassRetryable},
 		{"an undecodable 2xx is an unknown outcome, retryable", &DecodeError{Endpoint: "GET /users", StatusCode: 200, Err: errors.New("bad")}, ClassRetryable},
 		{"a wrapped ErrUndecodableResponse is retryable", fmt.Errorf("x: %w", ErrUndecodableResponse), ClassRetryable},
+		{"a refusal while cooling down after a 429 is rate limited", &CoolingDownError{Endpoint: "GET /users", Cause: CauseRateLimited, RetryAfter: time.Second}, ClassRateLimited},
+		{"a refusal while cooling down after 5xx is retryable", fmt.Errorf("x: %w", &CoolingDownError{Endpoint: "GET /users", Cause: CauseUnavailable, RetryAfter: time.Second}), ClassRetryable},
+		{"a call cut short by a cool-down keeps the class of its own error", &CoolingDownError{Cause: CauseRateLimited, RetryAfter: time.Second, Err: apiErr(500, "")}, ClassRetryable},
 		{"Find* without a match is not found", fmt.Errorf("user: %w", ErrNotFound), ClassNotFound},
 		{"invalid requests are terminal", fmt.Errorf("x: %w", ErrInvalidRequest), ClassTerminal},
 		{"a bare context cancellation is retryable", context.Canceled, ClassRetryable},
@@ -61,6 +64,33 @@ func TestClassify(t *testing.T) {
 			g.Expect(IsUnauthorized(tt.err)).To(Equal(tt.want == ClassUnauthorized))
 			g.Expect(IsRetryable(tt.err)).To(Equal(tt.want == ClassRetryable))
 			g.Expect(IsTerminal(tt.err)).To(Equal(tt.want == ClassTerminal))
+		})
+	}
+}
+
+// TestRetryAfterOfErrors proves what RetryAfter reads: the time left in a
+// cool-down (preferred over the Retry-After of the APIError it wraps, since
+// the cool-down is what the client will enforce), or the server's
+// Retry-After, through wrapping.
+func TestRetryAfterOfErrors(t *testing.T) {
+	tests := []struct {
+		reason string
+		err    error
+		want   time.Duration
+		wantOK bool
+	}{
+		{"a 429 with Retry-After", &APIError{StatusCode: 429, RetryAfter: 5 * time.Second}, 5 * time.Second, true},
+		{"a 429 without Retry-After", &APIError{StatusCode: 429}, 0, false},
+		{"a refusal gives the cool-down left", fmt.Errorf("x: %w", &CoolingDownError{Cause: CauseRateLimited, RetryAfter: 1500 * time.Millisecond}), 1500 * time.Millisecond, true},
+		{"a cut-short call gives the cool-down left, not the wrapped Retry-After", &CoolingDownError{Cause: CauseRateLimited, RetryAfter: 7 * time.Second, Err: &APIError{StatusCode: 429, RetryAfter: 2 * time.Second}}, 7 * time.Second, true},
+		{"other errors have none", errors.New("x"), 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.reason, func(t *testing.T) {
+			g := NewWithT(t)
+			d, ok := RetryAfter(tt.err)
+			g.Expect(ok).To(Equal(tt.wantOK), tt.reason)
+			g.Expect(d).To(Equal(tt.want))
 		})
 	}
 }

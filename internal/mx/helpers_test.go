@@ -17,6 +17,30 @@ const (
 	testAPIKey   = "api-key-1"
 )
 
+// fakeClock is the client's clock in tests: it moves only when told to.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
 // sleepRecorder replaces Client.sleep: it records every wait and returns at
 // once, so retry tests count hits and computed waits, never wall time.
 type sleepRecorder struct {
