@@ -337,3 +337,24 @@ func (h *health) onRecovered(f func()) {
 	defer h.mu.Unlock()
 	h.recovered = append(h.recovered, f)
 }
+
+// CoolingDownUntil returns the end of the client's current cool-down, or the
+// zero time when the client is healthy. A time in the past means the
+// cool-down is over and the client is letting one probe request through; it
+// stays so until that probe succeeds (then the client is healthy again and
+// [Client.OnRecovered] callbacks run) or fails (then a longer cool-down
+// begins).
+func (c *Client) CoolingDownUntil() time.Time {
+	_, until := c.health.state()
+	return until
+}
+
+// OnRecovered registers f to be called once per transition of the client
+// from cooling down to healthy, that is when a probe request after a
+// cool-down got an answer from MX other than 429, 408 or 5xx. Each call runs
+// in its own goroutine, so f never blocks a request; f must be safe for
+// concurrent use (two recoveries may overlap). A controller uses it to wake
+// the objects it requeued while MX was refusing, for example by sending on a
+// channel source without blocking. There is no call for a client that was
+// never cooling down, and callbacks cannot be unregistered.
+func (c *Client) OnRecovered(f func()) { c.health.onRecovered(f) }

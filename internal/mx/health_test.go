@@ -1,6 +1,11 @@
 package mx
 
 import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -254,7 +259,7 @@ func TestHealthStateMachine(t *testing.T) {
 			clock := &fakeClock{t: start}
 			threshold, coolMax := tt.threshold, tt.coolMax
 			if threshold == 0 {
-				threshold = 3
+				threshold = DefaultFailureThreshold
 			}
 			if coolMax == 0 {
 				coolMax = time.Minute
@@ -342,4 +347,248 @@ func TestHealthCoolDownJitter(t *testing.T) {
 		seen[d] = true
 	}
 	g.Expect(len(seen)).To(BeNumerically(">", 100), "jittered")
+}
+
+// healthRecorder is an Observer that also implements HealthObserver.
+type healthRecorder struct {
+	attemptObserver
+	mu     sync.Mutex
+	untils []time.Time
+}
+
+func (o *healthRecorder) ObserveCoolDown(until time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.untils = append(o.untils, until)
+}
+
+func (o *healthRecorder) coolDowns() []time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]time.Time(nil), o.untils...)
+}
+
+// TestCoolingDownRefusesWithoutSending proves over HTTP that after a 429, or
+// after three 5xx in a row, every call to every endpoint is refused at once
+// without an HTTP request, with a *CoolingDownError in the class of its
+// cause and the time left as RetryAfter, that CoolingDownUntil reports the
+// cool-down, and that after it one request goes through and recovers the
+// client.
+func TestCoolingDownRefusesWithoutSending(t *testing.T) {
+	tests := []struct {
+		reason    string
+		behave    func(int, http.ResponseWriter, *http.Request)
+		wantHits  int
+		wantClass ErrorClass
+		wantCause CoolDownCause
+	}{
+		{"a 429 without Retry-After", failThen(1, 429, 200), 1, ClassRateLimited, CauseRateLimited},
+		{"three 500s in a row", failThen(3, 500, 200), 3, ClassRetryable, CauseUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.reason, func(t *testing.T) {
+			g := NewWithT(t)
+			h := &hitCounter{behave: tt.behave}
+			obs := &healthRecorder{}
+			c, sleeps := newTestClient(t, newServer(t, h).URL, func(c *Config) {
+				c.MaxRetryWait = time.Millisecond // no waiting out the cool-down in-line
+				c.Observer = obs
+			})
+			c.jitter = func(time.Duration) time.Duration { return 0 }
+			c.health.jitter = func(ceiling time.Duration) time.Duration { return ceiling }
+			start := sleeps.clock.Now()
+			ctx := context.Background()
+
+			_, err := c.GetMember(ctx, "USR-1", "MBR-1")
+			g.Expect(Classify(err)).To(Equal(tt.wantClass))
+			g.Expect(int(h.hits.Load())).To(Equal(tt.wantHits))
+			g.Expect(c.CoolingDownUntil()).To(Equal(start.Add(time.Second)))
+			cut, ok := errors.AsType[*CoolingDownError](err)
+			g.Expect(ok).To(BeTrue(), "the call that began the cool-down says so: %v", err)
+			g.Expect(cut.Err).NotTo(BeNil(), "and keeps MX's answer")
+
+			sleeps.clock.Advance(300 * time.Millisecond)
+			calls := []func() error{
+				func() error { _, err := c.GetMember(ctx, "USR-1", "MBR-1"); return err },
+				func() error { _, err := c.GetMemberStatus(ctx, "USR-1", "MBR-1"); return err },
+				func() error { _, err := c.CreateUser(ctx, CreateUserRequest{ID: "u-1"}); return err },
+				func() error { _, err := c.ListMembers(ctx, "USR-1"); return err },
+			}
+			for i, call := range calls {
+				err := call()
+				refused, ok := errors.AsType[*CoolingDownError](err)
+				g.Expect(ok).To(BeTrue(), "call %d refused: %v", i, err)
+				g.Expect(refused.Err).To(BeNil(), "call %d: nothing was sent", i)
+				g.Expect(refused.Cause).To(Equal(tt.wantCause))
+				g.Expect(err.Error()).To(ContainSubstring("not sent"))
+				g.Expect(Classify(err)).To(Equal(tt.wantClass), "call %d", i)
+				d, ok := RetryAfter(err)
+				g.Expect(ok).To(BeTrue())
+				g.Expect(d).To(Equal(700 * time.Millisecond))
+			}
+			g.Expect(int(h.hits.Load())).To(Equal(tt.wantHits), "no HTTP request while cooling down")
+
+			sleeps.clock.Advance(700 * time.Millisecond)
+			_, err = c.GetMember(ctx, "USR-1", "MBR-1")
+			g.Expect(err).NotTo(HaveOccurred(), "the probe")
+			g.Expect(int(h.hits.Load())).To(Equal(tt.wantHits + 1))
+			g.Expect(c.CoolingDownUntil()).To(BeZero())
+			g.Expect(obs.coolDowns()).To(Equal([]time.Time{start.Add(time.Second), {}}), "the HealthObserver saw the cool-down and the recovery")
+		})
+	}
+}
+
+// TestFiveXXStormCostsOneProbePerCoolDown proves that under a 5xx storm the
+// client as a whole sends one probe per cool-down instead of 1 + MaxRetries
+// attempts per call: forty calls spread over the storm reach MX eight times.
+func TestFiveXXStormCostsOneProbePerCoolDown(t *testing.T) {
+	g := NewWithT(t)
+	h := &hitCounter{behave: status(503)}
+	c, sleeps := newTestClient(t, newServer(t, h).URL)
+	c.jitter = func(time.Duration) time.Duration { return 0 }
+	c.health.jitter = func(ceiling time.Duration) time.Duration { return ceiling }
+	ctx := context.Background()
+
+	var untils []time.Duration
+	start := sleeps.clock.Now()
+	for range 5 {
+		for range 8 {
+			_, err := c.GetMemberStatus(ctx, "USR-1", "MBR-1")
+			g.Expect(IsRetryable(err)).To(BeTrue(), "%v", err)
+		}
+		until := c.CoolingDownUntil()
+		untils = append(untils, until.Sub(start))
+		sleeps.clock.Set(until)
+	}
+
+	s := time.Second
+	g.Expect(untils).To(Equal([]time.Duration{1 * s, 3 * s, 7 * s, 15 * s, 31 * s}), "cool-downs of 1, 2, 4, 8, 16 s")
+	g.Expect(int(h.hits.Load())).To(Equal(3+4), "three attempts to trip, then one probe per cool-down")
+}
+
+// TestOneProbeAtATime proves over HTTP that when a cool-down is over exactly
+// one request is let through: a second caller is refused while the probe is
+// in flight, and the probe's success makes the client healthy and calls the
+// OnRecovered callback.
+func TestOneProbeAtATime(t *testing.T) {
+	g := NewWithT(t)
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	h := &hitCounter{behave: func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 0 {
+			answer(w, 429)
+			return
+		}
+		arrived <- struct{}{}
+		<-release
+		answer(w, 200)
+	}}
+	c, sleeps := newTestClient(t, newServer(t, h).URL, func(c *Config) { c.MaxRetries = -1 })
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // runs before the server's Close, which waits for the handler
+	recovered := make(chan struct{}, 4)
+	c.OnRecovered(func() { recovered <- struct{}{} })
+	ctx := context.Background()
+
+	_, err := c.GetUser(ctx, "USR-1")
+	g.Expect(IsRateLimited(err)).To(BeTrue())
+	sleeps.clock.Set(c.CoolingDownUntil())
+
+	probe := make(chan error, 1)
+	go func() {
+		_, err := c.GetUser(ctx, "USR-1")
+		probe <- err
+	}()
+	<-arrived
+	_, err = c.GetMember(ctx, "USR-1", "MBR-1")
+	refused, ok := errors.AsType[*CoolingDownError](err)
+	g.Expect(ok).To(BeTrue(), "refused while the probe is in flight: %v", err)
+	g.Expect(refused.RetryAfter).To(Equal(DefaultCoolDownMin))
+	g.Expect(IsRateLimited(err)).To(BeTrue())
+	g.Expect(int(h.hits.Load())).To(Equal(2), "the 429 and the probe")
+
+	unblock()
+	g.Expect(<-probe).NotTo(HaveOccurred())
+	g.Expect(c.CoolingDownUntil()).To(BeZero())
+	select {
+	case <-recovered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnRecovered callback not called")
+	}
+}
+
+// blockingWaiter is a token bucket whose first Wait blocks until released.
+type blockingWaiter struct {
+	entered chan struct{}
+	release chan struct{}
+	n       atomic.Int32
+}
+
+func (w *blockingWaiter) Wait(ctx context.Context) error {
+	if w.n.Add(1) == 1 {
+		close(w.entered)
+		<-w.release
+	}
+	return ctx.Err()
+}
+
+// TestQueuedRequestRefusedWhenCoolDownBegins proves that a request waiting
+// for a token when a cool-down begins is refused after its wait instead of
+// being sent into the storm.
+func TestQueuedRequestRefusedWhenCoolDownBegins(t *testing.T) {
+	g := NewWithT(t)
+	h := &hitCounter{behave: status(429)}
+	c, _ := newTestClient(t, newServer(t, h).URL, func(c *Config) { c.MaxRetries = -1 })
+	w := &blockingWaiter{entered: make(chan struct{}), release: make(chan struct{})}
+	c.limiter = w
+	ctx := context.Background()
+
+	queued := make(chan error, 1)
+	go func() {
+		_, err := c.GetMember(ctx, "USR-1", "MBR-1")
+		queued <- err
+	}()
+	<-w.entered
+	_, err := c.GetUser(ctx, "USR-1")
+	g.Expect(IsRateLimited(err)).To(BeTrue())
+	close(w.release)
+
+	err = <-queued
+	refused, ok := errors.AsType[*CoolingDownError](err)
+	g.Expect(ok).To(BeTrue(), "refused after its token wait: %v", err)
+	g.Expect(refused.Err).To(BeNil())
+	g.Expect(int(h.hits.Load())).To(Equal(1), "only the request that met the 429 was sent")
+}
+
+// TestLastErrorKeptWhenRetryRefused proves that a call whose retry is
+// refused because another caller took the probe returns a *CoolingDownError
+// wrapping its own last answer from MX.
+func TestLastErrorKeptWhenRetryRefused(t *testing.T) {
+	g := NewWithT(t)
+	h := &hitCounter{behave: status(503)}
+	c, sleeps := newTestClient(t, newServer(t, h).URL)
+	c.health.jitter = func(ceiling time.Duration) time.Duration { return ceiling }
+	// Another caller takes the probe during this call's wait.
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		if err := sleeps.sleep(ctx, d); err != nil {
+			return err
+		}
+		if c.health.left() == 0 {
+			_, _ = c.health.admit()
+		}
+		return nil
+	}
+	c.health.failures = 2 // two failures elsewhere: this call's first 503 trips
+
+	_, err := c.GetUser(context.Background(), "USR-1")
+
+	cdErr, ok := errors.AsType[*CoolingDownError](err)
+	g.Expect(ok).To(BeTrue(), "%v", err)
+	apiErr, ok := errors.AsType[*APIError](cdErr.Err)
+	g.Expect(ok).To(BeTrue(), "wraps MX's answer: %v", err)
+	g.Expect(apiErr.StatusCode).To(Equal(503))
+	g.Expect(IsRetryable(err)).To(BeTrue())
+	g.Expect(int(h.hits.Load())).To(Equal(1))
+	g.Expect(sleeps.recorded()).To(Equal([]time.Duration{time.Second}), "waited for the cool-down, then was refused")
 }
