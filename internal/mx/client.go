@@ -38,6 +38,8 @@ type Client struct {
 	// cfg has APIKey cleared; the key lives only in auth.
 	cfg     Config
 	limiter waiter
+	// health is the client-wide view of MX's health, shared by every caller.
+	health *health
 	// auth returns the credentials. It is a closure so that no printing of
 	// a Client through reflection (for example as a field of another struct,
 	// under any verb) can reach the key: fmt prints a func as an address.
@@ -79,14 +81,19 @@ func New(cfg Config) (*Client, error) {
 	creds := clientAuth{header: "Basic " + basic, secrets: []string{cfg.APIKey, basic}}
 	auth := func() clientAuth { return creds }
 	cfg.APIKey = ""
-	return &Client{
+	c := &Client{
 		cfg:     cfg,
 		limiter: limiter,
 		auth:    auth,
 		sleep:   sleepContext,
 		jitter:  fullJitter,
 		now:     time.Now,
-	}, nil
+	}
+	c.health = newHealth(func() time.Time { return c.now() }, cfg.FailureThreshold, cfg.CoolDownMin, cfg.CoolDownMax)
+	if ho, ok := cfg.Observer.(HealthObserver); ok {
+		c.health.observe = ho.ObserveCoolDown
+	}
+	return c, nil
 }
 
 // String describes the client without its API key.
@@ -236,9 +243,19 @@ type attemptResult struct {
 	err    error
 }
 
-// do performs cl with rate limiting, per-attempt timeouts and the retry
-// policy, and returns the 2xx response. A non-2xx final response is an
-// *APIError; a failure to get a response is a *NetworkError.
+// do performs cl with the client's health check, rate limiting,
+// per-attempt timeouts and the retry policy, and returns the 2xx response. A
+// non-2xx final response is an *APIError; a failure to get a response is a
+// *NetworkError; a request refused, or a call cut short, because the client
+// is cooling down is a *CoolingDownError (wrapping the call's last error, if
+// it was sent).
+//
+// Every attempt is first admitted by c.health (refused at once, before the
+// token bucket, while cooling down) and reports its outcome to it. Between
+// attempts the call waits the backoff or Retry-After, or until the
+// cool-down ends if that is later; a single wait longer than MaxBackoff, a
+// total longer than MaxRetryWait or a wait past the caller's deadline ends
+// the call instead.
 func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 	endpoint := cl.route.endpoint()
 	p, err := cl.route.path(cl.args...)
@@ -274,22 +291,38 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 	secrets := append(append([]string(nil), cl.secrets...), c.auth().secrets...)
 	log := logr.FromContextOrDiscard(ctx).V(1)
 
+	// last is the error of the previous attempt, if any.
+	var last error
+	budget := c.cfg.MaxRetryWait
 	for attempt := 0; ; attempt++ {
+		tk, refused := c.health.admit()
+		if refused != nil {
+			log.Info("MX request not sent: the client is cooling down", "endpoint", endpoint, "method", cl.route.method, "cause", refused.Cause.String(), "retryAfter", refused.RetryAfter.String())
+			return nil, refusal(refused, endpoint, last)
+		}
 		if err := c.limiter.Wait(ctx); err != nil {
+			c.health.record(tk, outcomeUnknown, 0, false)
 			return nil, &NetworkError{Endpoint: endpoint, Err: fmt.Errorf("waiting for the client rate limiter: %w", err)}
+		}
+		if tk, refused = c.health.recheck(tk); refused != nil {
+			log.Info("MX request not sent: the client began cooling down", "endpoint", endpoint, "method", cl.route.method, "cause", refused.Cause.String(), "retryAfter", refused.RetryAfter.String())
+			return nil, refusal(refused, endpoint, last)
 		}
 		res := c.attempt(ctx, cl.route.method, target, body, header, endpoint)
 		log.Info("MX request", "endpoint", endpoint, "method", cl.route.method, "status", res.status, "attempt", attempt+1)
+
+		retryAfter, hasRetryAfter := time.Duration(0), false
+		if res.err == nil && (res.status == http.StatusTooManyRequests || res.status == http.StatusServiceUnavailable) {
+			retryAfter, hasRetryAfter = c.parseRetryAfter(res.header.Get("Retry-After"))
+		}
+		o := attemptOutcome(ctx, res)
+		c.health.record(tk, o, retryAfter, hasRetryAfter)
 		if res.err == nil && res.status >= 200 && res.status < 300 {
 			return &response{endpoint: endpoint, status: res.status, body: res.body, secrets: secrets}, nil
 		}
 
-		retryAfter, hasRetryAfter := time.Duration(0), false
 		var final error = res.err
 		if res.err == nil {
-			if res.status == http.StatusTooManyRequests || res.status == http.StatusServiceUnavailable {
-				retryAfter, hasRetryAfter = c.parseRetryAfter(res.header.Get("Retry-After"))
-			}
 			final = &APIError{
 				StatusCode: res.status,
 				Endpoint:   endpoint,
@@ -297,21 +330,71 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 				RetryAfter: retryAfter,
 			}
 		}
+		last = final
 		if attempt >= c.cfg.MaxRetries || ctx.Err() != nil || !shouldRetry(cl.route, res.status, res.err) {
-			return nil, final
+			return nil, c.coolingDown(endpoint, final, o)
 		}
 		wait, ok := c.retryWait(attempt, retryAfter, hasRetryAfter)
 		if !ok {
-			return nil, final
+			return nil, c.coolingDown(endpoint, final, o)
 		}
-		if deadline, has := ctx.Deadline(); has && c.now().Add(wait).After(deadline) {
-			return nil, final
+		wait = max(wait, c.health.left())
+		if wait > c.cfg.MaxBackoff || wait > budget {
+			return nil, c.coolingDown(endpoint, final, o)
 		}
+		// Deadlines are wall-clock times whatever c.now is.
+		if deadline, has := ctx.Deadline(); has && wait > time.Until(deadline) {
+			return nil, c.coolingDown(endpoint, final, o)
+		}
+		budget -= wait
 		log.Info("Retrying MX request", "endpoint", endpoint, "method", cl.route.method, "status", res.status, "attempt", attempt+2)
 		if err := c.sleep(ctx, wait); err != nil {
-			return nil, final
+			return nil, c.coolingDown(endpoint, final, o)
 		}
 	}
+}
+
+// attemptOutcome is what res tells about MX's health. An attempt that ended
+// because the caller's context ended tells nothing.
+func attemptOutcome(ctx context.Context, res attemptResult) outcome {
+	if res.err != nil {
+		if _, ok := errors.AsType[*DecodeError](res.err); ok {
+			return outcomeOK
+		}
+		if ctx.Err() != nil {
+			return outcomeUnknown
+		}
+		return outcomeFailed
+	}
+	switch {
+	case res.status == http.StatusTooManyRequests:
+		return outcomeRateLimited
+	case res.status >= 500 || res.status == http.StatusRequestTimeout:
+		return outcomeFailed
+	}
+	return outcomeOK
+}
+
+// refusal completes a refusal from c.health with the endpoint and the
+// call's last error.
+func refusal(e *CoolingDownError, endpoint string, last error) *CoolingDownError {
+	e.Endpoint = endpoint
+	e.Err = last
+	return e
+}
+
+// coolingDown returns final, the last error of a call, wrapped in a
+// *CoolingDownError when it was a 429 or a failure and the client is now
+// cooling down, so that the caller learns how long the cool-down lasts.
+func (c *Client) coolingDown(endpoint string, final error, o outcome) error {
+	if o != outcomeRateLimited && o != outcomeFailed {
+		return final
+	}
+	e := c.health.coolingDown()
+	if e == nil {
+		return final
+	}
+	return refusal(e, endpoint, final)
 }
 
 // attempt sends one HTTP request with the per-request timeout, reads the

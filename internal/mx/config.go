@@ -15,10 +15,19 @@ import (
 const (
 	DefaultBaseURL    = "https://int-api.mx.com"
 	DefaultTimeout    = 30 * time.Second
-	DefaultMaxRetries = 3
-	DefaultMinBackoff = 500 * time.Millisecond
-	DefaultMaxBackoff = 30 * time.Second
-	DefaultUserAgent  = "mx-operator"
+	DefaultMaxRetries = 2
+	DefaultMinBackoff = 100 * time.Millisecond
+	DefaultMaxBackoff = time.Second
+	// DefaultMaxRetryWait bounds the waiting inside one call: with the
+	// defaults above, at most about 0.3 s of backoff between three attempts
+	// on 5xx, or one wait of up to 1 s for a short Retry-After or cool-down.
+	DefaultMaxRetryWait = time.Second
+	// DefaultFailureThreshold is the number of consecutive 5xx, 408 or
+	// network failures (across all callers) that starts a cool-down.
+	DefaultFailureThreshold = 3
+	DefaultCoolDownMin      = time.Second
+	DefaultCoolDownMax      = time.Minute
+	DefaultUserAgent        = "mx-operator"
 	// DefaultPageSize is the records_per_page used for every list except
 	// institutions. It is MX's maximum for those lists.
 	DefaultPageSize = 1000
@@ -55,17 +64,42 @@ type Config struct {
 	// Burst is the token bucket size. When QPS > 0 and Burst <= 0 it defaults
 	// to max(1, ceil(QPS)). Ignored when QPS <= 0.
 	Burst int
-	// MaxRetries is the number of retries after the first attempt. 0 selects
-	// DefaultMaxRetries; a negative value disables retries.
+	// MaxRetries is the number of retries after the first attempt, within
+	// one call. Retries are meant to ride out a blip, not an outage: a call
+	// never blocks its caller for long (see MaxRetryWait), and longer waits
+	// belong to the caller's requeue. 0 selects DefaultMaxRetries; a negative
+	// value disables retries.
 	MaxRetries int
 	// MinBackoff is the base of the exponential backoff (full jitter: the
 	// wait before retry n is uniform in [0, min(MaxBackoff, MinBackoff*2^n)]).
 	// Default DefaultMinBackoff.
 	MinBackoff time.Duration
-	// MaxBackoff caps the backoff and is also the longest Retry-After the
-	// client waits for in-line; a longer Retry-After ends the retries and is
-	// reported through [APIError.RetryAfter]. Default DefaultMaxBackoff.
+	// MaxBackoff caps the backoff and is also the longest single wait the
+	// client makes in-line for a Retry-After or for the end of a cool-down;
+	// a longer one ends the call at once with the error (its
+	// [APIError.RetryAfter] or [CoolingDownError.RetryAfter] tells the caller
+	// when to come back). Default DefaultMaxBackoff.
 	MaxBackoff time.Duration
+	// MaxRetryWait bounds the sum of the waits between the attempts of one
+	// call; a wait that would exceed what is left ends the call with the
+	// error. Must not be negative. Default DefaultMaxRetryWait.
+	MaxRetryWait time.Duration
+	// FailureThreshold is the number of consecutive 5xx, 408 or network
+	// failures, counted over every caller of the Client, that makes the
+	// client cool down (see [Client.CoolingDownUntil]); a 503 with
+	// Retry-After does at once. A 429 always does, whatever this is. 0
+	// selects DefaultFailureThreshold; a negative value means failures never
+	// start a cool-down.
+	FailureThreshold int
+	// CoolDownMin and CoolDownMax bound a cool-down without Retry-After:
+	// the first lasts between CoolDownMin/2 and CoolDownMin (equal jitter),
+	// and each one that follows before the client recovers doubles the
+	// interval, up to CoolDownMax. CoolDownMax also caps a Retry-After used
+	// as a cool-down, so that one bogus header cannot silence the client
+	// for long (a probe per CoolDownMax is a negligible load). Defaults
+	// DefaultCoolDownMin and DefaultCoolDownMax.
+	CoolDownMin time.Duration
+	CoolDownMax time.Duration
 	// PageSize is the records_per_page for every list except institutions
 	// (which always use 100, MX's maximum there). Must be within 10..1000.
 	// Default DefaultPageSize.
@@ -75,7 +109,8 @@ type Config struct {
 	// newer and does not follow redirects (so credentials and bodies are
 	// never replayed to another location).
 	HTTPClient *http.Client
-	// Observer, when set, is told about every HTTP attempt.
+	// Observer, when set, is told about every HTTP attempt, and about every
+	// cool-down and recovery when it also implements [HealthObserver].
 	Observer Observer
 	// UserAgent is sent on every request. Default DefaultUserAgent.
 	UserAgent string
@@ -92,8 +127,8 @@ type Observer interface {
 
 // String returns the configuration with the API key redacted.
 func (c Config) String() string {
-	return fmt.Sprintf("mx.Config{BaseURL:%q ClientID:%q APIKey:%s Timeout:%s QPS:%g Burst:%d MaxRetries:%d MinBackoff:%s MaxBackoff:%s PageSize:%d UserAgent:%q}",
-		c.BaseURL, c.ClientID, redacted, c.Timeout, c.QPS, c.Burst, c.MaxRetries, c.MinBackoff, c.MaxBackoff, c.PageSize, c.UserAgent)
+	return fmt.Sprintf("mx.Config{BaseURL:%q ClientID:%q APIKey:%s Timeout:%s QPS:%g Burst:%d MaxRetries:%d MinBackoff:%s MaxBackoff:%s MaxRetryWait:%s FailureThreshold:%d CoolDownMin:%s CoolDownMax:%s PageSize:%d UserAgent:%q}",
+		c.BaseURL, c.ClientID, redacted, c.Timeout, c.QPS, c.Burst, c.MaxRetries, c.MinBackoff, c.MaxBackoff, c.MaxRetryWait, c.FailureThreshold, c.CoolDownMin, c.CoolDownMax, c.PageSize, c.UserAgent)
 }
 
 // GoString returns the same redacted form as String.
@@ -156,6 +191,27 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MinBackoff > c.MaxBackoff {
 		return c, errors.New("mx: invalid config: MinBackoff exceeds MaxBackoff")
+	}
+	if c.MaxRetryWait < 0 {
+		return c, errors.New("mx: invalid config: MaxRetryWait must not be negative")
+	}
+	if c.MaxRetryWait == 0 {
+		c.MaxRetryWait = DefaultMaxRetryWait
+	}
+	if c.FailureThreshold == 0 {
+		c.FailureThreshold = DefaultFailureThreshold
+	}
+	if c.CoolDownMin < 0 || c.CoolDownMax < 0 {
+		return c, errors.New("mx: invalid config: CoolDownMin and CoolDownMax must not be negative")
+	}
+	if c.CoolDownMin == 0 {
+		c.CoolDownMin = DefaultCoolDownMin
+	}
+	if c.CoolDownMax == 0 {
+		c.CoolDownMax = DefaultCoolDownMax
+	}
+	if c.CoolDownMin > c.CoolDownMax {
+		return c, errors.New("mx: invalid config: CoolDownMin exceeds CoolDownMax")
 	}
 	if c.PageSize == 0 {
 		c.PageSize = DefaultPageSize

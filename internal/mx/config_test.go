@@ -35,6 +35,10 @@ func TestNewValidatesConfig(t *testing.T) {
 		{"a negative backoff", valid(func(c *Config) { c.MinBackoff = -1 }), "Backoff"},
 		{"min backoff above max", valid(func(c *Config) { c.MinBackoff = time.Minute; c.MaxBackoff = time.Second }), "MinBackoff"},
 		{"page size above MX's maximum", valid(func(c *Config) { c.PageSize = 5000 }), "PageSize"},
+		{"a negative retry wait budget", valid(func(c *Config) { c.MaxRetryWait = -time.Second }), "MaxRetryWait"},
+		{"a negative cool-down", valid(func(c *Config) { c.CoolDownMax = -time.Second }), "CoolDown"},
+		{"cool-down min above max", valid(func(c *Config) { c.CoolDownMin = time.Hour }), "CoolDownMin exceeds"},
+		{"a negative failure threshold is valid: failures never cool down", valid(func(c *Config) { c.FailureThreshold = -1 }), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.reason, func(t *testing.T) {
@@ -63,6 +67,21 @@ func TestConfigDefaults(t *testing.T) {
 	g.Expect(c.cfg.MaxRetries).To(Equal(DefaultMaxRetries))
 	g.Expect(c.cfg.MinBackoff).To(Equal(DefaultMinBackoff))
 	g.Expect(c.cfg.MaxBackoff).To(Equal(DefaultMaxBackoff))
+	g.Expect(c.cfg.MaxRetryWait).To(Equal(DefaultMaxRetryWait))
+	g.Expect(c.cfg.FailureThreshold).To(Equal(DefaultFailureThreshold))
+	g.Expect(c.cfg.CoolDownMin).To(Equal(DefaultCoolDownMin))
+	g.Expect(c.cfg.CoolDownMax).To(Equal(DefaultCoolDownMax))
+	g.Expect(c.CoolingDownUntil()).To(BeZero(), "a new client is healthy")
+	// The defaults keep every call short: the 5xx backoff ceilings before
+	// the retries sum to well under a second, and no single in-line wait
+	// nor their total exceeds a second.
+	ceilings := time.Duration(0)
+	for n := range DefaultMaxRetries {
+		ceilings += min(DefaultMaxBackoff, DefaultMinBackoff<<n)
+	}
+	g.Expect(ceilings).To(BeNumerically("<=", 300*time.Millisecond))
+	g.Expect(DefaultMaxBackoff).To(BeNumerically("<=", time.Second))
+	g.Expect(DefaultMaxRetryWait).To(BeNumerically("<=", time.Second))
 	g.Expect(c.cfg.PageSize).To(Equal(DefaultPageSize))
 	g.Expect(c.cfg.UserAgent).To(Equal(DefaultUserAgent))
 	tr := c.cfg.HTTPClient.Transport.(*http.Transport)

@@ -12,11 +12,29 @@
 //
 //   - One [Client] is safe for concurrent use. Its token bucket (Config.QPS,
 //     Config.Burst) is shared by every caller of that Client.
-//   - Idempotent requests are retried on 429, 5xx and network errors with
-//     exponential backoff and full jitter, honouring Retry-After. The two
-//     non-idempotent creates ([Client.CreateUser], [Client.CreateMember]) and
-//     [Client.ResumeMember] are retried only on 429 and on failures to connect,
-//     where the request provably never reached MX.
+//   - No call blocks its caller for long. Idempotent requests are retried on
+//     5xx and network errors a few times (Config.MaxRetries, 2 by default)
+//     with a short exponential backoff and full jitter; a 429 is retried only
+//     when its Retry-After or the cool-down it starts is short
+//     (Config.MaxBackoff, 1 s by default); the waits of one call never add up
+//     to more than Config.MaxRetryWait (1 s). Longer waits are the caller's:
+//     the error says how long ([RetryAfter]). The two non-idempotent creates
+//     ([Client.CreateUser], [Client.CreateMember]) and [Client.ResumeMember]
+//     are retried only on 429 and on failures to connect, where the request
+//     provably never reached MX.
+//   - One Client keeps one view of MX's health. After a 429, a 503 with
+//     Retry-After, or Config.FailureThreshold (3) consecutive 5xx/network
+//     failures it cools down: every call is refused at once, without an HTTP
+//     request, with a [*CoolingDownError] that [Classify] puts in the class
+//     of its cause. The cool-down lasts MX's Retry-After, else a jittered
+//     interval from Config.CoolDownMin (1 s) doubling up to
+//     Config.CoolDownMax (60 s); then one probe request is let through, and
+//     its success makes the client healthy and calls the [Client.OnRecovered]
+//     callbacks. [Client.CoolingDownUntil] reports the state; an Observer that
+//     also implements [HealthObserver] is told of it. The token bucket
+//     remains the ceiling on the request rate.
+//   - A 2xx whose body cannot be decoded is an unknown outcome
+//     ([ErrUndecodableResponse], [ClassRetryable]), never the caller's fault.
 //   - Credentials, MFA answers, the API key and request bodies never appear in
 //     an error string or a log line. [CredentialValue] and [ChallengeAnswer]
 //     redact their value under every fmt verb and in JSON.

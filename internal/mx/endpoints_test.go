@@ -3,6 +3,7 @@ package mx
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -201,14 +202,14 @@ func TestEndpoints(t *testing.T) {
 			want:     []any{"MBR-1", true},
 		},
 		{
-			reason:  "create member reports 200 as no aggregation started",
+			reason:  "create member of an OAuth member sends an empty credentials array and reports 200 as no aggregation started",
 			replies: []reply{{200, memberJSON}},
 			invoke: func(ctx context.Context, c *Client) (any, error) {
 				m, started, err := c.CreateMember(ctx, "USR-1", CreateMemberRequest{InstitutionCode: "mx_bank_oauth", IsOAuth: true, SkipAggregation: true})
 				return []any{m.GUID, started}, err
 			},
 			method: "POST", path: "/users/USR-1/members",
-			body: `{"member":{"institution_code":"mx_bank_oauth","skip_aggregation":true,"is_oauth":true}}`,
+			body: `{"member":{"institution_code":"mx_bank_oauth","credentials":[],"skip_aggregation":true,"is_oauth":true}}`,
 			want: []any{"MBR-1", false},
 		},
 		{
@@ -487,4 +488,55 @@ func TestFindByIDNotFound(t *testing.T) {
 	_, err = c.FindMemberByID(context.Background(), "USR-1", "m-1")
 	g.Expect(err).To(MatchError(ErrNotFound))
 	g.Expect(IsNotFound(err)).To(BeTrue())
+}
+
+// TestCreateMemberAlwaysSendsCredentials proves, by decoding the body the
+// server received, that a create member always carries a credentials array
+// as MX's spec requires: empty (never absent or null) when the request has
+// none, as for an OAuth member; while an update without credentials sends
+// none, leaving them unchanged.
+func TestCreateMemberAlwaysSendsCredentials(t *testing.T) {
+	tests := []struct {
+		reason     string
+		creds      []CredentialValue
+		wantLength int
+	}{
+		{"an OAuth create with nil credentials sends []", nil, 0},
+		{"an empty credentials slice sends []", []CredentialValue{}, 0},
+		{"credentials are sent as given", []CredentialValue{{GUID: "CRD-1", Value: "u"}, {GUID: "CRD-2", Value: "p"}}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.reason, func(t *testing.T) {
+			g := NewWithT(t)
+			fake := &recordingServer{replies: []reply{{200, memberJSON}}}
+			c, _ := newTestClient(t, newServer(t, fake).URL)
+
+			_, _, err := c.CreateMember(context.Background(), "USR-1", CreateMemberRequest{InstitutionCode: "mx_bank_oauth", IsOAuth: true, Credentials: tt.creds})
+
+			g.Expect(err).NotTo(HaveOccurred())
+			reqs := fake.recorded()
+			g.Expect(reqs).To(HaveLen(1))
+			var body struct {
+				Member map[string]json.RawMessage `json:"member"`
+			}
+			g.Expect(json.Unmarshal([]byte(reqs[0].body), &body)).To(Succeed())
+			raw, ok := body.Member["credentials"]
+			g.Expect(ok).To(BeTrue(), "credentials present in %s", reqs[0].body)
+			var creds []map[string]string
+			g.Expect(json.Unmarshal(raw, &creds)).To(Succeed())
+			g.Expect(creds).NotTo(BeNil(), "an array, not null: %s", raw)
+			g.Expect(creds).To(HaveLen(tt.wantLength), tt.reason)
+		})
+	}
+
+	t.Run("an update without credentials sends none", func(t *testing.T) {
+		g := NewWithT(t)
+		fake := &recordingServer{replies: []reply{{200, memberJSON}}}
+		c, _ := newTestClient(t, newServer(t, fake).URL)
+
+		_, err := c.UpdateMember(context.Background(), "USR-1", "MBR-1", UpdateMemberRequest{Metadata: new("md")})
+
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(fake.recorded()[0].body).To(Equal(`{"member":{"metadata":"md"}}`))
+	})
 }

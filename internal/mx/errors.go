@@ -17,6 +17,12 @@ import (
 // 404 from MX.
 var ErrNotFound = errors.New("mx: not found")
 
+// ErrUndecodableResponse is matched (errors.Is) by every [*DecodeError]: MX
+// answered 2xx but the body could not be decoded. The request may have taken
+// effect, so [Classify] reports it as [ClassRetryable], never as the caller's
+// fault; after a create, look the object up before creating it again.
+var ErrUndecodableResponse = errors.New("mx: undecodable response")
+
 // ErrInvalidRequest is returned (wrapped) when a call is rejected before
 // anything is sent: an empty guid, an empty update, an over-long callback
 // payload. [Classify] reports it as [ClassTerminal].
@@ -74,7 +80,11 @@ func (e *NetworkError) Error() string {
 func (e *NetworkError) Unwrap() error { return e.Err }
 
 // DecodeError is a 2xx response whose body could not be decoded into the
-// expected shape, or a list whose pagination is inconsistent.
+// expected shape (or was too large), or a list whose pagination is
+// inconsistent. MX answered, so the request may have taken effect: the
+// outcome of a create or resume that ends with a DecodeError is unknown,
+// exactly as after a lost response. It matches [ErrUndecodableResponse] and
+// is [ClassRetryable].
 type DecodeError struct {
 	// Endpoint is the route template.
 	Endpoint string
@@ -92,6 +102,9 @@ func (e *DecodeError) Error() string {
 // Unwrap returns the cause.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
+// Is reports whether target is [ErrUndecodableResponse].
+func (e *DecodeError) Is(target error) bool { return target == ErrUndecodableResponse }
+
 // ErrorClass is what a caller should do about an error. It is the only
 // classification of errors in this package; see [Classify].
 type ErrorClass int
@@ -107,18 +120,21 @@ const (
 	// same user, institution and credentials), or a job of another kind is
 	// running on the member.
 	ClassConflict
-	// ClassRateLimited: 429 after the client's own retries. Requeue after
-	// [RetryAfter] or with backoff.
+	// ClassRateLimited: 429 after the client's own retries, or a
+	// [*CoolingDownError] caused by a 429. Requeue after [RetryAfter] or
+	// with backoff.
 	ClassRateLimited
 	// ClassUnauthorized: 401 (bad client id or API key) or 403 (egress IP
 	// not whitelisted, feature not enabled). Needs an operator.
 	ClassUnauthorized
-	// ClassRetryable: 5xx, 408, network errors and timeouts. Try again with
-	// backoff; for a create, first resolve the unknown outcome with the
-	// matching Find* call.
+	// ClassRetryable: 5xx, 408, network errors and timeouts, a
+	// [*CoolingDownError] caused by them, and a 2xx whose body could not be
+	// decoded ([ErrUndecodableResponse]). Try again with backoff; for a
+	// create, first resolve the unknown outcome with the matching Find* call
+	// (a CoolingDownError without Err was not sent: its outcome is known).
 	ClassRetryable
-	// ClassTerminal: every other 4xx (400, 405, 406, 422…), an undecodable
-	// response, an invalid request. Retrying the same call will not help.
+	// ClassTerminal: every other 4xx (400, 405, 406, 422…), an invalid
+	// request. Retrying the same call will not help.
 	ClassTerminal
 )
 
@@ -152,6 +168,15 @@ func Classify(err error) ErrorClass {
 	if err == nil {
 		return ClassNone
 	}
+	if cdErr, ok := errors.AsType[*CoolingDownError](err); ok {
+		switch {
+		case cdErr.Err != nil:
+			return Classify(cdErr.Err)
+		case cdErr.Cause == CauseRateLimited:
+			return ClassRateLimited
+		}
+		return ClassRetryable
+	}
 	if apiErr, ok := errors.AsType[*APIError](err); ok {
 		return classifyStatus(apiErr.StatusCode)
 	}
@@ -161,8 +186,8 @@ func Classify(err error) ErrorClass {
 	if _, ok := errors.AsType[*NetworkError](err); ok {
 		return ClassRetryable
 	}
-	if _, ok := errors.AsType[*DecodeError](err); ok {
-		return ClassTerminal
+	if errors.Is(err, ErrUndecodableResponse) {
+		return ClassRetryable
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return ClassRetryable
@@ -209,9 +234,14 @@ func IsRetryable(err error) bool { return Classify(err) == ClassRetryable }
 // IsTerminal reports whether Classify(err) is ClassTerminal.
 func IsTerminal(err error) bool { return Classify(err) == ClassTerminal }
 
-// RetryAfter returns the server's Retry-After carried by err (an [*APIError]
-// for 429 or 503), and whether there was one.
+// RetryAfter returns how long the caller should wait before calling again,
+// and whether err says: for a [*CoolingDownError], the time left in the
+// client's cool-down when the error was returned; otherwise the server's
+// Retry-After carried by an [*APIError] for 429 or 503.
 func RetryAfter(err error) (time.Duration, bool) {
+	if cdErr, ok := errors.AsType[*CoolingDownError](err); ok && cdErr.RetryAfter > 0 {
+		return cdErr.RetryAfter, true
+	}
 	apiErr, ok := errors.AsType[*APIError](err)
 	if !ok || apiErr.RetryAfter <= 0 {
 		return 0, false

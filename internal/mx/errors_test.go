@@ -43,7 +43,11 @@ func TestClassify(t *testing.T) {
 		{"the message text is ignored: 404 saying try again", apiErr(404, "rate limited, try again"), ClassNotFound},
 		{"wrapping is seen through", fmt.Errorf("creating member %q: %w", "m-1", apiErr(409, "")), ClassConflict},
 		{"network errors are retryable", &NetworkError{Endpoint: "GET /users", Err: errors.New("connection reset")}, ClassRetryable},
-		{"undecodable responses are terminal", &DecodeError{Endpoint: "GET /users", StatusCode: 200, Err: errors.New("bad")}, ClassTerminal},
+		{"an undecodable 2xx is an unknown outcome, retryable", &DecodeError{Endpoint: "GET /users", StatusCode: 200, Err: errors.New("bad")}, ClassRetryable},
+		{"a wrapped ErrUndecodableResponse is retryable", fmt.Errorf("x: %w", ErrUndecodableResponse), ClassRetryable},
+		{"a refusal while cooling down after a 429 is rate limited", &CoolingDownError{Endpoint: "GET /users", Cause: CauseRateLimited, RetryAfter: time.Second}, ClassRateLimited},
+		{"a refusal while cooling down after 5xx is retryable", fmt.Errorf("x: %w", &CoolingDownError{Endpoint: "GET /users", Cause: CauseUnavailable, RetryAfter: time.Second}), ClassRetryable},
+		{"a call cut short by a cool-down keeps the class of its own error", &CoolingDownError{Cause: CauseRateLimited, RetryAfter: time.Second, Err: apiErr(500, "")}, ClassRetryable},
 		{"Find* without a match is not found", fmt.Errorf("user: %w", ErrNotFound), ClassNotFound},
 		{"invalid requests are terminal", fmt.Errorf("x: %w", ErrInvalidRequest), ClassTerminal},
 		{"a bare context cancellation is retryable", context.Canceled, ClassRetryable},
@@ -60,6 +64,33 @@ func TestClassify(t *testing.T) {
 			g.Expect(IsUnauthorized(tt.err)).To(Equal(tt.want == ClassUnauthorized))
 			g.Expect(IsRetryable(tt.err)).To(Equal(tt.want == ClassRetryable))
 			g.Expect(IsTerminal(tt.err)).To(Equal(tt.want == ClassTerminal))
+		})
+	}
+}
+
+// TestRetryAfterOfErrors proves what RetryAfter reads: the time left in a
+// cool-down (preferred over the Retry-After of the APIError it wraps, since
+// the cool-down is what the client will enforce), or the server's
+// Retry-After, through wrapping.
+func TestRetryAfterOfErrors(t *testing.T) {
+	tests := []struct {
+		reason string
+		err    error
+		want   time.Duration
+		wantOK bool
+	}{
+		{"a 429 with Retry-After", &APIError{StatusCode: 429, RetryAfter: 5 * time.Second}, 5 * time.Second, true},
+		{"a 429 without Retry-After", &APIError{StatusCode: 429}, 0, false},
+		{"a refusal gives the cool-down left", fmt.Errorf("x: %w", &CoolingDownError{Cause: CauseRateLimited, RetryAfter: 1500 * time.Millisecond}), 1500 * time.Millisecond, true},
+		{"a cut-short call gives the cool-down left, not the wrapped Retry-After", &CoolingDownError{Cause: CauseRateLimited, RetryAfter: 7 * time.Second, Err: &APIError{StatusCode: 429, RetryAfter: 2 * time.Second}}, 7 * time.Second, true},
+		{"other errors have none", errors.New("x"), 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.reason, func(t *testing.T) {
+			g := NewWithT(t)
+			d, ok := RetryAfter(tt.err)
+			g.Expect(ok).To(Equal(tt.wantOK), tt.reason)
+			g.Expect(d).To(Equal(tt.want))
 		})
 	}
 }
@@ -106,7 +137,9 @@ func TestAPIErrorsOverHTTP(t *testing.T) {
 }
 
 // TestDecodeErrors proves that a 2xx body that does not have the expected
-// shape is a terminal *DecodeError naming the endpoint.
+// shape is a *DecodeError naming the endpoint, matching
+// ErrUndecodableResponse and retryable (an unknown outcome, not the
+// caller's fault), and is not retried inside the client.
 func TestDecodeErrors(t *testing.T) {
 	tests := []struct {
 		reason string
@@ -130,8 +163,64 @@ func TestDecodeErrors(t *testing.T) {
 			decErr, ok := errors.AsType[*DecodeError](err)
 			g.Expect(ok).To(BeTrue(), tt.reason)
 			g.Expect(decErr.Endpoint).To(Equal("GET /users/{user}/members/{member}"))
-			g.Expect(IsTerminal(err)).To(BeTrue())
+			g.Expect(err).To(MatchError(ErrUndecodableResponse))
+			g.Expect(IsRetryable(err)).To(BeTrue())
 			g.Expect(fake.recorded()).To(HaveLen(1), "a decode error is not retried")
+		})
+	}
+}
+
+// TestUndecodable2xxIsUnknownOutcome proves over real HTTP that a 2xx whose
+// body cannot be decoded is reported as an unknown outcome: a create member
+// answered 201 with truncated JSON (the member may exist) and a status read
+// answered 200 with a body that is not the expected shape are both
+// *DecodeError with the status MX sent, match ErrUndecodableResponse, are
+// ClassRetryable and never terminal, and are sent once.
+func TestUndecodable2xxIsUnknownOutcome(t *testing.T) {
+	tests := []struct {
+		reason       string
+		status       int
+		body         string
+		invoke       func(context.Context, *Client) error
+		wantEndpoint string
+	}{
+		{
+			reason: "a create member answered 201 with a truncated body may have created the member",
+			status: http.StatusCreated,
+			body:   `{"member":{"guid":"MBR-1","id":"m-1","connection_st`,
+			invoke: func(ctx context.Context, c *Client) error {
+				_, _, err := c.CreateMember(ctx, "USR-1", CreateMemberRequest{InstitutionCode: "mxbank", ID: "m-1", Credentials: []CredentialValue{{GUID: "CRD-1", Value: "pw"}}})
+				return err
+			},
+			wantEndpoint: "POST /users/{user}/members",
+		},
+		{
+			reason: "a status read answered 200 with a bad body",
+			status: http.StatusOK,
+			body:   `{"member":{"connection_status":{"not":"a status"}}}`,
+			invoke: func(ctx context.Context, c *Client) error {
+				_, err := c.GetMemberStatus(ctx, "USR-1", "MBR-1")
+				return err
+			},
+			wantEndpoint: "GET /users/{user}/members/{member}/status",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.reason, func(t *testing.T) {
+			g := NewWithT(t)
+			fake := &recordingServer{replies: []reply{{tt.status, tt.body}}}
+			c, _ := newTestClient(t, newServer(t, fake).URL)
+
+			err := tt.invoke(context.Background(), c)
+
+			decErr, ok := errors.AsType[*DecodeError](err)
+			g.Expect(ok).To(BeTrue(), "a *DecodeError, got %v", err)
+			g.Expect(decErr.StatusCode).To(Equal(tt.status))
+			g.Expect(decErr.Endpoint).To(Equal(tt.wantEndpoint))
+			g.Expect(err).To(MatchError(ErrUndecodableResponse))
+			g.Expect(Classify(err)).To(Equal(ClassRetryable), tt.reason)
+			g.Expect(IsTerminal(err)).To(BeFalse(), "never the caller's fault")
+			g.Expect(fake.recorded()).To(HaveLen(1), "sent once; the caller resolves the outcome")
 		})
 	}
 }

@@ -17,9 +17,35 @@ const (
 	testAPIKey   = "api-key-1"
 )
 
-// sleepRecorder replaces Client.sleep: it records every wait and returns at
-// once, so retry tests count hits and computed waits, never wall time.
+// fakeClock is the client's clock in tests: it moves only when told to.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// sleepRecorder replaces Client.sleep: it records every wait and advances
+// the fake clock by it instead of waiting, so retry tests count hits and
+// computed waits, never wall time.
 type sleepRecorder struct {
+	clock *fakeClock
 	mu    sync.Mutex
 	waits []time.Duration
 }
@@ -28,7 +54,11 @@ func (r *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
 	r.mu.Lock()
 	r.waits = append(r.waits, d)
 	r.mu.Unlock()
-	return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.clock.Advance(d)
+	return nil
 }
 
 func (r *sleepRecorder) recorded() []time.Duration {
@@ -60,8 +90,10 @@ func (o *attemptObserver) all() []observed {
 	return append([]observed(nil), o.calls...)
 }
 
-// newTestClient returns a client for baseURL with tiny backoffs, a recorded
-// sleep and the given config changes applied.
+// newTestClient returns a client for baseURL with tiny backoffs, a fake
+// clock (starting at the wall-clock time, so that context deadlines compare
+// sensibly), a recorded sleep that advances it, and the given config changes
+// applied.
 func newTestClient(t *testing.T, baseURL string, mutate ...func(*Config)) (*Client, *sleepRecorder) {
 	t.Helper()
 	cfg := Config{
@@ -79,8 +111,9 @@ func newTestClient(t *testing.T, baseURL string, mutate ...func(*Config)) (*Clie
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	rec := &sleepRecorder{}
+	rec := &sleepRecorder{clock: &fakeClock{t: time.Now()}}
 	c.sleep = rec.sleep
+	c.now = rec.clock.Now
 	return c, rec
 }
 

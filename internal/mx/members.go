@@ -10,9 +10,9 @@ import (
 // createMemberEnvelope is the POST /users/{user}/members body; the referral
 // source and redirect URL are siblings of the member object.
 type createMemberEnvelope struct {
-	Member            memberWire `json:"member"`
-	ReferralSource    string     `json:"referral_source,omitempty"`
-	ClientRedirectURL string     `json:"client_redirect_url,omitempty"`
+	Member            memberCreateWire `json:"member"`
+	ReferralSource    string           `json:"referral_source,omitempty"`
+	ClientRedirectURL string           `json:"client_redirect_url,omitempty"`
 }
 
 // memberEnvelope is the {"member":{…}} body of an update.
@@ -35,10 +35,14 @@ type resumeEnvelope struct {
 // Creating is not idempotent, so the client retries it only on 429 and on
 // failures to connect, when MX provably did not process it; never on 5xx or
 // a lost response. When CreateMember returns an error for which
-// [IsRetryable] is true, the outcome is unknown: the member may exist and
+// [IsRetryable] is true (including a 2xx whose body could not be decoded,
+// [ErrUndecodableResponse]), the outcome is unknown: the member may exist and
 // may be aggregating. Resolve it with [Client.FindMemberByID] (hence req.ID
 // should always be set) before creating again; a blind retry fails with 409
 // (same user, institution and credentials) or creates a duplicate.
+//
+// The body always carries a credentials array, empty for an OAuth member,
+// as MX's spec requires.
 //
 // Errors: [IsConflict] for a duplicate member or partner id; [IsNotFound]
 // for an unknown user or institution; ErrInvalidRequest when
@@ -48,8 +52,12 @@ func (c *Client) CreateMember(ctx context.Context, userGUID string, req CreateMe
 		return nil, false, fmt.Errorf("mx: %s: empty institution code: %w", routeCreateMember.endpoint(), ErrInvalidRequest)
 	}
 	creds, secrets := credentialWire(req.Credentials)
+	if creds == nil {
+		// MX's spec requires the array; nil would encode as null.
+		creds = []secretWire{}
+	}
 	body := createMemberEnvelope{
-		Member: memberWire{
+		Member: memberCreateWire{
 			InstitutionCode:                 req.InstitutionCode,
 			Credentials:                     creds,
 			ID:                              nonEmpty(req.ID),

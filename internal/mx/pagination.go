@@ -15,12 +15,17 @@ import (
 // variable only so that tests can lower it.
 var maxPages = 10_000
 
-// listAll walks every page of a list endpoint, requesting perPage records
-// per page, and returns the items under key. It stops when
-// current_page >= total_pages, when a page is empty, when there is no
-// pagination object (a single-page list), or on 204 No Content (an empty
-// list). A page number other than the one requested, or more than maxPages
-// pages, is a *DecodeError.
+// listAll walks every page of a list endpoint and returns the items under
+// key. It asks for perPage records per page but trusts the pagination MX
+// echoes, never the size it asked for: when the first page reports another
+// per_page (MX may clamp records_per_page, or fall back to 25), the
+// following pages are requested with that size, so that MX's page offsets
+// line up. It stops when current_page >= total_pages, when a page is empty,
+// when there is no pagination object (a single-page list), or on 204 No
+// Content (an empty list). A *DecodeError reports pagination that would
+// skip or repeat records: a page number other than the one requested, a
+// per_page that changes after the first page, a page holding more records
+// than its per_page, or more than maxPages pages.
 func listAll[T any](ctx context.Context, c *Client, cl call, key string, perPage int) ([]T, error) {
 	var all []T
 	base := cl.query
@@ -44,9 +49,8 @@ func listAll[T any](ctx context.Context, c *Client, cl call, key string, perPage
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, items...)
-		if pag == nil || len(items) == 0 {
-			return all, nil
+		if pag == nil {
+			return append(all, items...), nil
 		}
 		current := pag.CurrentPage
 		if current == 0 {
@@ -55,7 +59,17 @@ func listAll[T any](ctx context.Context, c *Client, cl call, key string, perPage
 		if current != page {
 			return nil, res.decodeError(fmt.Errorf("requested page %d, got page %d", page, current))
 		}
-		if current >= pag.TotalPages {
+		if pag.PerPage > 0 {
+			switch {
+			case len(items) > pag.PerPage:
+				return nil, res.decodeError(fmt.Errorf("page %d holds %d records, more than its per_page %d", page, len(items), pag.PerPage))
+			case pag.PerPage != perPage && page > 1:
+				return nil, res.decodeError(fmt.Errorf("page %d has per_page %d, earlier pages %d", page, pag.PerPage, perPage))
+			}
+			perPage = pag.PerPage
+		}
+		all = append(all, items...)
+		if len(items) == 0 || current >= pag.TotalPages {
 			return all, nil
 		}
 	}

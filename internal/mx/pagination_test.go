@@ -186,11 +186,78 @@ func TestPaginationGuards(t *testing.T) {
 			if tt.wantDecode {
 				_, ok := errors.AsType[*DecodeError](err)
 				g.Expect(ok).To(BeTrue(), "a *DecodeError, got %v", err)
-				g.Expect(IsTerminal(err)).To(BeTrue())
+				g.Expect(IsRetryable(err)).To(BeTrue(), "a misbehaving server is not the caller's fault")
 				return
 			}
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(members).To(HaveLen(tt.wantItems))
+		})
+	}
+}
+
+// TestPaginationFollowsEchoedPerPage proves the walk trusts the pagination
+// MX returns rather than the records_per_page it asked for: against a
+// server that clamps per_page to 25, a list of 60 records asked for 1000 per
+// page is read completely in three pages, and the pages after the first are
+// requested with the size MX echoed.
+func TestPaginationFollowsEchoedPerPage(t *testing.T) {
+	g := NewWithT(t)
+	srv := &pagedServer{key: "accounts", total: 60, min: 10, max: 25}
+	c, _ := newTestClient(t, newServer(t, srv).URL)
+
+	accts, err := c.ListMemberAccounts(context.Background(), "USR-1", "MBR-1")
+
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(accts).To(HaveLen(60), "every record, none skipped")
+	for i, a := range accts {
+		g.Expect(a.GUID).To(Equal(fmt.Sprintf("G-%05d", i)), "in order, no duplicates")
+	}
+	g.Expect(srv.asks()).To(Equal([]int{1000, 25, 25}), "the echoed per_page is used after the first page")
+}
+
+// TestPaginationInconsistentPerPage proves that pagination which would skip
+// or repeat records is reported as an undecodable response (retryable)
+// rather than returned as a silently incomplete list.
+func TestPaginationInconsistentPerPage(t *testing.T) {
+	tests := []struct {
+		reason       string
+		respond      func(page int) string
+		wantRequests int
+	}{
+		{
+			reason: "per_page changing after the first page",
+			respond: func(page int) string {
+				per := 10
+				if page > 1 {
+					per = 20
+				}
+				return fmt.Sprintf(`{"members":[{"guid":"MBR-%d"}],"pagination":{"current_page":%d,"per_page":%d,"total_pages":3}}`, page, page, per)
+			},
+			wantRequests: 2,
+		},
+		{
+			reason: "a page holding more records than its per_page",
+			respond: func(page int) string {
+				return fmt.Sprintf(`{"members":[{"guid":"MBR-a"},{"guid":"MBR-b"}],"pagination":{"current_page":%d,"per_page":1,"total_pages":3}}`, page)
+			},
+			wantRequests: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.reason, func(t *testing.T) {
+			g := NewWithT(t)
+			h := &hitCounter{behave: func(_ int, w http.ResponseWriter, r *http.Request) {
+				page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+				writeJSON(w, 200, tt.respond(page))
+			}}
+			c, _ := newTestClient(t, newServer(t, h).URL)
+
+			members, err := c.ListMembers(context.Background(), "USR-1")
+
+			g.Expect(members).To(BeNil())
+			g.Expect(err).To(MatchError(ErrUndecodableResponse), tt.reason)
+			g.Expect(IsRetryable(err)).To(BeTrue())
+			g.Expect(int(h.hits.Load())).To(Equal(tt.wantRequests))
 		})
 	}
 }

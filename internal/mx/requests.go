@@ -190,15 +190,27 @@ type userWire struct {
 	Metadata   *string `json:"metadata,omitempty"`
 }
 
-// memberWire is the wire form of a member create or update.
-type memberWire struct {
-	InstitutionCode                 string       `json:"institution_code,omitempty"`
-	Credentials                     []secretWire `json:"credentials,omitempty"`
+// memberCreateWire is the wire form of a member create. Credentials has no
+// omitempty: MX's spec requires the array, so an OAuth member (no
+// credentials) sends "credentials":[].
+type memberCreateWire struct {
+	InstitutionCode                 string       `json:"institution_code"`
+	Credentials                     []secretWire `json:"credentials"`
 	ID                              *string      `json:"id,omitempty"`
 	Metadata                        *string      `json:"metadata,omitempty"`
 	SkipAggregation                 *bool        `json:"skip_aggregation,omitempty"`
 	BackgroundAggregationIsDisabled *bool        `json:"background_aggregation_is_disabled,omitempty"`
 	IsOAuth                         *bool        `json:"is_oauth,omitempty"`
+}
+
+// memberWire is the wire form of a member update; fields left nil or empty
+// are not sent and so stay unchanged.
+type memberWire struct {
+	Credentials                     []secretWire `json:"credentials,omitempty"`
+	ID                              *string      `json:"id,omitempty"`
+	Metadata                        *string      `json:"metadata,omitempty"`
+	SkipAggregation                 *bool        `json:"skip_aggregation,omitempty"`
+	BackgroundAggregationIsDisabled *bool        `json:"background_aggregation_is_disabled,omitempty"`
 }
 
 // nonEmpty returns &s, or nil when s is empty.

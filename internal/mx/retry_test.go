@@ -55,9 +55,12 @@ func answer(w http.ResponseWriter, code int) {
 	}
 }
 
-// TestRetryPolicy counts server hits: idempotent calls are retried on 429,
-// 5xx and dropped connections up to MaxRetries; the non-idempotent creates
-// and resume are retried on 429 only, never on 5xx or a lost response.
+// TestRetryPolicy counts server hits: idempotent calls are retried on 5xx
+// and dropped connections up to MaxRetries (2 by default, so a GET makes at
+// most 3 attempts per call); a 429 is retried once its cool-down (1 s at
+// first) has passed, but the next, longer cool-down ends the call; the
+// non-idempotent creates and resume are retried on 429 only, never on 5xx
+// or a lost response.
 func TestRetryPolicy(t *testing.T) {
 	getMember := func(ctx context.Context, c *Client) error { _, err := c.GetMember(ctx, "USR-1", "MBR-1"); return err }
 	createUser := func(ctx context.Context, c *Client) error {
@@ -86,10 +89,10 @@ func TestRetryPolicy(t *testing.T) {
 		wantHits   int
 		wantClass  ErrorClass
 	}{
-		{"an idempotent read is retried on 500 up to MaxRetries (3 by default)", getMember, status(500), 0, 4, ClassRetryable},
+		{"an idempotent read is retried on 500 up to MaxRetries (2 by default)", getMember, status(500), 0, 3, ClassRetryable},
 		{"an idempotent read succeeds once 503s stop", getMember, failThen(2, 503, 200), 0, 3, ClassNone},
-		{"an idempotent read is retried on dropped connections", getMember, dropped, 0, 4, ClassRetryable},
-		{"an idempotent read is retried on 429 and then reports rate limited", getMember, status(429), 0, 4, ClassRateLimited},
+		{"an idempotent read is retried on dropped connections", getMember, dropped, 0, 3, ClassRetryable},
+		{"an idempotent read is retried once on 429 after the first cool-down, then reports rate limited", getMember, status(429), 0, 2, ClassRateLimited},
 		{"404 is not retried", getMember, status(404), 0, 1, ClassNotFound},
 		{"400 is not retried", getMember, status(400), 0, 1, ClassTerminal},
 		{"401 is not retried", getMember, status(401), 0, 1, ClassUnauthorized},
@@ -102,8 +105,8 @@ func TestRetryPolicy(t *testing.T) {
 		{"create member is NOT retried on 502", createMember, status(502), 0, 1, ClassRetryable},
 		{"create member is NOT retried on 504", createMember, status(504), 0, 1, ClassRetryable},
 		{"create member is NOT retried on a lost response", createMember, dropped, 0, 1, ClassRetryable},
-		{"create member IS retried on 429 up to MaxRetries", createMember, status(429), 0, 4, ClassRateLimited},
-		{"create member succeeds after 429s", createMember, failThen(2, 429, 202), 0, 3, ClassNone},
+		{"create member IS retried on 429 after the first cool-down, then reports rate limited", createMember, status(429), 0, 2, ClassRateLimited},
+		{"create member succeeds after a 429", createMember, failThen(1, 429, 202), 0, 2, ClassNone},
 		{"resume is NOT retried on 500: the answers may have been taken", resume, status(500), 0, 1, ClassRetryable},
 		{"resume is NOT retried on a lost response", resume, dropped, 0, 1, ClassRetryable},
 		{"resume IS retried on 429", resume, failThen(1, 429, 202), 0, 2, ClassNone},
@@ -114,7 +117,13 @@ func TestRetryPolicy(t *testing.T) {
 		t.Run(tt.reason, func(t *testing.T) {
 			g := NewWithT(t)
 			h := &hitCounter{behave: tt.behave}
-			c, sleeps := newTestClient(t, newServer(t, h).URL, func(c *Config) { c.MaxRetries = tt.maxRetries })
+			c, sleeps := newTestClient(t, newServer(t, h).URL, func(c *Config) {
+				c.MaxRetries = tt.maxRetries
+				if tt.maxRetries > 0 {
+					// Only MaxRetries may end these calls, not a cool-down.
+					c.FailureThreshold = -1
+				}
+			})
 
 			err := tt.invoke(context.Background(), c)
 
@@ -138,13 +147,17 @@ func TestCreateRetriedWhenConnectingFails(t *testing.T) {
 	g.Expect(IsRetryable(err)).To(BeTrue())
 	g.Expect(obs.all()).To(Equal([]observed{
 		{"POST /users/{user}/members", 0}, {"POST /users/{user}/members", 0},
-		{"POST /users/{user}/members", 0}, {"POST /users/{user}/members", 0},
-	}))
+		{"POST /users/{user}/members", 0},
+	}), "1 + MaxRetries (2 by default)")
 }
 
-// TestRetryAfter proves that Retry-After (seconds or HTTP date) is the
-// computed wait, and that one longer than MaxBackoff ends the retries and is
-// reported to the caller.
+// TestRetryAfter proves that a Retry-After (seconds or HTTP date) starts a
+// cool-down of exactly that length, which is the computed wait before the
+// one retry, and that one longer than MaxBackoff ends the call at once and
+// is reported to the caller. Without a usable Retry-After the wait is the
+// first cool-down interval (CoolDownMin, jitter pinned to its ceiling).
+// MaxRetryWait is raised to MaxBackoff so that only MaxBackoff limits a wait
+// here; TestRetryWaitBudget covers the default budget.
 func TestRetryAfter(t *testing.T) {
 	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -161,8 +174,8 @@ func TestRetryAfter(t *testing.T) {
 		{"503 maintenance with Retry-After is honoured too", 503, "2", []time.Duration{2 * time.Second}, 2, 0},
 		{"a Retry-After up to MaxBackoff is honoured", 429, "10", []time.Duration{10 * time.Second}, 2, 0},
 		{"a Retry-After above MaxBackoff is not waited for in-line but returned", 429, "60", nil, 1, 60 * time.Second},
-		{"an unparsable Retry-After falls back to the backoff ceiling", 429, "soon", []time.Duration{time.Millisecond}, 2, 0},
-		{"no Retry-After uses the backoff ceiling", 429, "", []time.Duration{time.Millisecond}, 2, 0},
+		{"an unparsable Retry-After is ignored: the wait is the first cool-down", 429, "soon", []time.Duration{time.Second}, 2, 0},
+		{"no Retry-After: the wait is the first cool-down", 429, "", []time.Duration{time.Second}, 2, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.reason, func(t *testing.T) {
@@ -177,9 +190,13 @@ func TestRetryAfter(t *testing.T) {
 				}
 				answer(w, 200)
 			}}
-			c, sleeps := newTestClient(t, newServer(t, h).URL, func(c *Config) { c.MaxBackoff = 10 * time.Second })
-			c.now = func() time.Time { return now }
+			c, sleeps := newTestClient(t, newServer(t, h).URL, func(c *Config) {
+				c.MaxBackoff = 10 * time.Second
+				c.MaxRetryWait = 10 * time.Second
+			})
+			sleeps.clock.Set(now)
 			c.jitter = func(ceiling time.Duration) time.Duration { return ceiling }
+			c.health.jitter = func(ceiling time.Duration) time.Duration { return ceiling }
 
 			_, err := c.GetUser(context.Background(), "USR-1")
 
@@ -187,12 +204,54 @@ func TestRetryAfter(t *testing.T) {
 			g.Expect(int(h.hits.Load())).To(Equal(tt.wantHits))
 			if tt.wantRetryAfter == 0 {
 				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(c.CoolingDownUntil()).To(BeZero(), "the retry was the probe; its success ended the cool-down")
 				return
 			}
 			g.Expect(IsRateLimited(err)).To(BeTrue())
 			d, ok := RetryAfter(err)
 			g.Expect(ok).To(BeTrue())
 			g.Expect(d).To(Equal(tt.wantRetryAfter))
+			g.Expect(c.CoolingDownUntil()).To(Equal(now.Add(tt.wantRetryAfter)))
+		})
+	}
+}
+
+// TestRetryWaitBudget proves that with the default MaxRetryWait (1 s) no
+// call waits in-line for long: a Retry-After of 3 s is returned at once
+// (not waited for, one hit), and after one wait of 1 s a second 429 ends the
+// call even though MaxRetries would allow another attempt.
+func TestRetryWaitBudget(t *testing.T) {
+	tests := []struct {
+		reason    string
+		header    string
+		wantWaits []time.Duration
+		wantHits  int
+		wantLeft  time.Duration
+	}{
+		{"a Retry-After above MaxRetryWait is not waited for", "3", nil, 1, 3 * time.Second},
+		{"one wait of 1 s uses the budget; the second 429 is returned", "1", []time.Duration{time.Second}, 2, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.reason, func(t *testing.T) {
+			g := NewWithT(t)
+			h := &hitCounter{behave: func(_ int, w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Retry-After", tt.header)
+				answer(w, 429)
+			}}
+			c, sleeps := newTestClient(t, newServer(t, h).URL, func(c *Config) { c.MaxRetryWait = 0 })
+			g.Expect(c.cfg.MaxRetryWait).To(Equal(DefaultMaxRetryWait))
+
+			_, err := c.GetUser(context.Background(), "USR-1")
+
+			g.Expect(IsRateLimited(err)).To(BeTrue())
+			g.Expect(sleeps.recorded()).To(Equal(tt.wantWaits), tt.reason)
+			g.Expect(int(h.hits.Load())).To(Equal(tt.wantHits))
+			d, ok := RetryAfter(err)
+			g.Expect(ok).To(BeTrue())
+			g.Expect(d).To(Equal(tt.wantLeft), "the cool-down left, for the caller's requeue")
+			apiErr, ok := errors.AsType[*APIError](err)
+			g.Expect(ok).To(BeTrue(), "MX's own answer is kept: %v", err)
+			g.Expect(apiErr.StatusCode).To(Equal(429))
 		})
 	}
 }
@@ -205,7 +264,8 @@ func TestRetryAfterBeyondDeadline(t *testing.T) {
 		w.Header().Set("Retry-After", "8")
 		answer(w, 429)
 	}}
-	c, sleeps := newTestClient(t, newServer(t, h).URL)
+	// Only the deadline may stop the wait here.
+	c, sleeps := newTestClient(t, newServer(t, h).URL, func(c *Config) { c.MaxRetryWait = time.Minute })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
@@ -227,6 +287,7 @@ func TestBackoffIsExponentialWithCap(t *testing.T) {
 		c.MinBackoff = 100 * time.Millisecond
 		c.MaxBackoff = 350 * time.Millisecond
 		c.MaxRetries = 5
+		c.FailureThreshold = -1 // no cool-down: only the backoff is measured
 	})
 	var ceilings []time.Duration
 	c.jitter = func(ceiling time.Duration) time.Duration {

@@ -2,6 +2,7 @@ package mx
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -549,21 +550,41 @@ func TestSandboxCreatesWithLostResponses(t *testing.T) {
 	}
 }
 
-// TestSandboxFaultRetries proves retries against injected 500s, 429s with
-// Retry-After and lost responses on idempotent calls, counted by the
-// sandbox.
+// TestSandboxFaultRetries proves the retry policy and the client-wide
+// cool-down against the sandbox's injected 500s, lost responses and 429s,
+// counted by the sandbox: a GET makes 1 + MaxRetries attempts, the third
+// consecutive failure stops the client sending anything until one probe
+// after the cool-down succeeds; a read survives two lost responses; a 429
+// without Retry-After is retried after the first short cool-down; a 429
+// whose Retry-After is longer than MaxRetryWait is returned at once and
+// silences every endpoint for that long.
 func TestSandboxFaultRetries(t *testing.T) {
 	g := NewWithT(t)
 	e := newSandboxEnv(t)
 	ctx := context.Background()
 	u := e.newUser(g, "p")
+	e.c.health.jitter = func(ceiling time.Duration) time.Duration { return ceiling }
 
 	e.sb.SetFault(sandbox.EndpointReadUser, sandbox.Fault{ErrorRate: 1})
 	_, err := e.c.GetUser(ctx, u.GUID)
 	g.Expect(IsRetryable(err)).To(BeTrue())
-	g.Expect(e.sb.CallCount(sandbox.EndpointReadUser)).To(Equal(4), "1 + MaxRetries")
-
+	g.Expect(e.sb.CallCount(sandbox.EndpointReadUser)).To(Equal(3), "1 + MaxRetries")
 	e.expectObserverMatchesSandbox(g)
+	g.Expect(e.c.CoolingDownUntil()).To(Equal(e.sleeps.clock.Now().Add(time.Second)), "three failures in a row: cooling down for CoolDownMin")
+
+	_, err = e.c.GetUser(ctx, u.GUID)
+	cdErr, ok := errors.AsType[*CoolingDownError](err)
+	g.Expect(ok).To(BeTrue(), "refused: %v", err)
+	g.Expect(cdErr.Err).To(BeNil(), "nothing was sent")
+	g.Expect(IsRetryable(err)).To(BeTrue())
+	g.Expect(e.sb.CallCount(sandbox.EndpointReadUser)).To(Equal(3), "not sent while cooling down")
+
+	e.sb.ClearFaults()
+	e.sleeps.clock.Advance(time.Second)
+	_, err = e.c.GetUser(ctx, u.GUID)
+	g.Expect(err).NotTo(HaveOccurred(), "the probe succeeds")
+	g.Expect(e.c.CoolingDownUntil()).To(BeZero(), "healthy again")
+	g.Expect(e.sb.CallCount(sandbox.EndpointReadUser)).To(Equal(4))
 
 	// net/http itself may replay a GET once when a reused keep-alive
 	// connection drops, so from here the sandbox can count more requests
@@ -575,25 +596,30 @@ func TestSandboxFaultRetries(t *testing.T) {
 	g.Expect(got.GUID).To(Equal(u.GUID))
 	g.Expect(e.sb.CallCount(sandbox.EndpointReadUser)).To(Equal(4 + 3))
 
-	e.sb.SetFault(sandbox.EndpointCreateUser, sandbox.Fault{RateLimitRate: 1, RetryAfter: 2 * time.Second})
-	_, err = e.c.CreateUser(ctx, CreateUserRequest{ID: "q"})
-	g.Expect(IsRateLimited(err)).To(BeTrue())
-	g.Expect(e.sb.CallCount(sandbox.EndpointCreateUser)).To(Equal(1+4), "a create IS retried on 429")
-	g.Expect(e.sleeps.recorded()).To(ContainElements(2*time.Second, 2*time.Second, 2*time.Second), "Retry-After honoured")
-	d, ok := RetryAfter(err)
-	g.Expect(ok).To(BeTrue())
-	g.Expect(d).To(Equal(2 * time.Second))
-
-	// The 429s stop during the first backoff: the retried create succeeds.
+	// The 429s stop during the first cool-down: the retried create succeeds.
 	e.c.sleep = func(ctx context.Context, d time.Duration) error {
 		e.sb.ClearFaults()
-		return nil
+		return e.sleeps.sleep(ctx, d)
 	}
 	e.sb.SetFault(sandbox.EndpointCreateUser, sandbox.Fault{RateLimitRate: 1})
 	created, err := e.c.CreateUser(ctx, CreateUserRequest{ID: "q"})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(created.ID).To(Equal("q"))
+	g.Expect(e.sb.CallCount(sandbox.EndpointCreateUser)).To(Equal(1+2), "a create IS retried on 429")
+	g.Expect(e.sleeps.recorded()).To(ContainElement(time.Second), "after the first cool-down, CoolDownMin")
 	g.Expect(e.sb.UserCount()).To(Equal(2), "exactly one user q")
+
+	e.sb.SetFault(sandbox.EndpointCreateUser, sandbox.Fault{RateLimitRate: 1, RetryAfter: 2 * time.Second})
+	_, err = e.c.CreateUser(ctx, CreateUserRequest{ID: "r"})
+	g.Expect(IsRateLimited(err)).To(BeTrue())
+	g.Expect(e.sb.CallCount(sandbox.EndpointCreateUser)).To(Equal(3+1), "a Retry-After above MaxRetryWait is not waited for")
+	d, ok := RetryAfter(err)
+	g.Expect(ok).To(BeTrue())
+	g.Expect(d).To(Equal(2 * time.Second))
+
+	_, err = e.c.GetUser(ctx, u.GUID)
+	g.Expect(IsRateLimited(err)).To(BeTrue(), "every endpoint waits out the 429's cool-down")
+	g.Expect(e.sb.CallCount(sandbox.EndpointReadUser)).To(Equal(4+3), "not sent")
 }
 
 // TestSandboxUnauthorized proves a wrong API key is a 401, not retried, and

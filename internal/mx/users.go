@@ -16,7 +16,8 @@ type userEnvelope struct {
 // Creating is not idempotent, so the client retries it only on 429 and on
 // failures to connect, when MX provably did not process it; never on 5xx or
 // a lost response. When CreateUser returns an error for which
-// [IsRetryable] is true, the outcome is unknown: the user may exist. Resolve
+// [IsRetryable] is true (including a 2xx whose body could not be decoded,
+// [ErrUndecodableResponse]), the outcome is unknown: the user may exist. Resolve
 // it with [Client.FindUserByID] (hence req.ID should always be set) before
 // creating again; a blind retry may create a duplicate or fail with 409.
 //
