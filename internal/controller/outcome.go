@@ -199,8 +199,17 @@ func statusText(err error) string {
 	if apiErr, ok := errors.AsType[*mx.APIError](err); ok {
 		return fmt.Sprintf("%d %s", apiErr.StatusCode, http.StatusText(apiErr.StatusCode))
 	}
+	if decErr, ok := errors.AsType[*mx.DecodeError](err); ok {
+		return fmt.Sprintf("%d %s with an answer that could not be read", decErr.StatusCode, http.StatusText(decErr.StatusCode))
+	}
 	if _, ok := errors.AsType[*mx.NetworkError](err); ok {
 		return "no response"
+	}
+	if cd, ok := errors.AsType[*mx.CoolingDownError](err); ok {
+		if cd.Cause == mx.CauseRateLimited {
+			return "the operator holds requests back while MX rate limits it"
+		}
+		return "the operator holds requests back while MX is unavailable"
 	}
 	return "request not sent"
 }

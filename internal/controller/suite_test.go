@@ -71,6 +71,8 @@ var testTiming = controller.Timing{
 	WaitingRetryInterval:      time.Hour,
 	FailureBaseDelay:          100 * time.Millisecond,
 	FailureMaxDelay:           time.Second,
+	OAuthPollInterval:         time.Second,
+	OAuthMaxPollInterval:      2 * time.Second,
 }
 
 var (
@@ -135,11 +137,15 @@ type storyOptions struct {
 	webhooks bool
 	// apiKey is the operator's MX API key; testAPIKey when empty.
 	apiKey string
+	// namespaces is how many more namespaces the story (and its manager's cache) has, in
+	// story.more.
+	namespaces int
 }
 
 // story is one user story's world: a namespace, a sandbox and a running manager.
 type story struct {
 	ns      string
+	more    []string
 	sb      *sandbox.Sandbox
 	mxURL   string
 	opts    storyOptions
@@ -155,6 +161,12 @@ func newStory(opts storyOptions) *story {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "story-"}}
 	Expect(k8sClient.Create(context.Background(), ns)).To(Succeed())
 	s.ns = ns.Name
+	for i := range opts.namespaces {
+		// The first is the story's namespace with "-x": derived ids must not collide across them.
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: s.ns + "-" + string(rune('x'+i))}}
+		Expect(k8sClient.Create(context.Background(), ns)).To(Succeed())
+		s.more = append(s.more, ns.Name)
+	}
 
 	sbOpts := sandbox.Options{ClientID: testClientID, APIKey: testAPIKey, AggregationDuration: aggregationStep}
 	if opts.fakeClock {
@@ -189,6 +201,7 @@ func (s *story) mxClient() *mx.Client {
 	c, err := mx.New(mx.Config{
 		BaseURL: s.mxURL, ClientID: testClientID, APIKey: key,
 		MaxRetries: 2, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Timeout: 5 * time.Second,
+		CoolDownMin: 50 * time.Millisecond, CoolDownMax: 500 * time.Millisecond,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	return c
@@ -211,7 +224,7 @@ func (s *story) startWith(build func(cancel func()) manager.MXAPI) {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{s.ns: {}}},
+		Cache:                  cache.Options{DefaultNamespaces: s.cachedNamespaces()},
 		Client:                 manager.ClientOptions(),
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
@@ -221,7 +234,8 @@ func (s *story) startWith(build func(cancel func()) manager.MXAPI) {
 		now = s.clock.Now
 	}
 	s.members, err = manager.Setup(ctx, mgr, manager.Controllers{
-		MX: api, PartnerIDPrefix: "test", Timing: testTiming, Now: now, MaxConcurrentReconciles: 2,
+		MX: api, FingerprintKey: manager.FingerprintKey(testAPIKey), PartnerIDPrefix: "test", Timing: testTiming, Now: now,
+		MaxConcurrentReconciles: 2, WebhooksEnabled: s.opts.webhooks,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	if s.hookLn != nil {
@@ -245,6 +259,15 @@ func (s *story) startWith(build func(cancel func()) manager.MXAPI) {
 			GinkgoWriter.Printf("manager stopped: %v\n", err)
 		}
 	}()
+}
+
+// cachedNamespaces are the namespaces the story's manager sees.
+func (s *story) cachedNamespaces() map[string]cache.Config {
+	out := map[string]cache.Config{s.ns: {}}
+	for _, ns := range s.more {
+		out[ns] = cache.Config{}
+	}
+	return out
 }
 
 // stop stops the running manager and waits until it has.
