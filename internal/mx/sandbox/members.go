@@ -99,16 +99,26 @@ func applyCredentials(inst *institution, creds []credentialValue, username, pass
 	return nil
 }
 
-func (s *Sandbox) memberIDTaken(u *user, id string, except *member) bool {
+// memberIDTaken reports whether a member other than except already has the
+// partner id. MX-API.md §11 ("Partner ids"): a member's id is unique across
+// all members of all users of the client, not just per user.
+func (s *Sandbox) memberIDTaken(id string, except *member) bool {
 	if id == "" {
 		return false
 	}
-	for _, m := range u.members {
-		if m != except && m.id == id {
-			return true
-		}
+	m, ok := s.membersByID[id]
+	return ok && m != except
+}
+
+// setMemberID changes a member's partner id, keeping the id index current.
+func (s *Sandbox) setMemberID(m *member, id string) {
+	if m.id != "" && s.membersByID[m.id] == m {
+		delete(s.membersByID, m.id)
 	}
-	return false
+	m.id = id
+	if id != "" {
+		s.membersByID[id] = m
+	}
 }
 
 func (s *Sandbox) createMember(req *request) reply {
@@ -145,8 +155,8 @@ func (s *Sandbox) createMember(req *request) reply {
 	if f.ID != nil {
 		id = *f.ID
 	}
-	if s.memberIDTaken(u, id, nil) {
-		return errReply(http.StatusConflict, "A member with id %q already exists for this user.", id)
+	if s.memberIDTaken(id, nil) {
+		return errReply(http.StatusConflict, "A member with id %q already exists.", id)
 	}
 	if !oauth {
 		for _, other := range u.members {
@@ -157,7 +167,6 @@ func (s *Sandbox) createMember(req *request) reply {
 	}
 	m := &member{
 		guid:              s.newGUID("MBR"),
-		id:                id,
 		user:              u,
 		inst:              inst,
 		username:          username,
@@ -170,6 +179,7 @@ func (s *Sandbox) createMember(req *request) reply {
 	if f.Metadata != nil {
 		m.metadata = *f.Metadata
 	}
+	s.setMemberID(m, id)
 	s.members[m.guid] = m
 	s.memberOrder = append(s.memberOrder, m)
 	u.members = append(u.members, m)
@@ -232,8 +242,8 @@ func (s *Sandbox) updateMember(req *request) reply {
 		return errReply(http.StatusBadRequest, "A member object with at least one attribute is required.")
 	}
 	f := body.Member
-	if f.ID != nil && s.memberIDTaken(m.user, *f.ID, m) {
-		return errReply(http.StatusConflict, "A member with id %q already exists for this user.", *f.ID)
+	if f.ID != nil && s.memberIDTaken(*f.ID, m) {
+		return errReply(http.StatusConflict, "A member with id %q already exists.", *f.ID)
 	}
 	if len(f.Credentials) > 0 {
 		if m.isOAuth {
@@ -255,7 +265,7 @@ func (s *Sandbox) updateMember(req *request) reply {
 		}
 	}
 	if f.ID != nil {
-		m.id = *f.ID
+		s.setMemberID(m, *f.ID)
 	}
 	if f.Metadata != nil {
 		m.metadata = *f.Metadata
@@ -281,6 +291,7 @@ func (s *Sandbox) deleteMember(req *request) reply {
 func (s *Sandbox) removeMember(m *member) {
 	s.unschedule(m)
 	m.deleted = true
+	s.setMemberID(m, "")
 	delete(s.members, m.guid)
 	s.memberOrder = removeFrom(s.memberOrder, m)
 	m.user.members = removeFrom(m.user.members, m)

@@ -82,6 +82,7 @@ type Sandbox struct {
 	usersByID   map[string]*user
 	userOrder   []*user
 	members     map[string]*member
+	membersByID map[string]*member
 	memberOrder []*member
 	accounts    map[string]*account
 	seqs        map[string]uint64
@@ -214,6 +215,7 @@ func (s *Sandbox) resetLocked() {
 	s.usersByID = map[string]*user{}
 	s.userOrder = nil
 	s.members = map[string]*member{}
+	s.membersByID = map[string]*member{}
 	s.memberOrder = nil
 	s.accounts = map[string]*account{}
 	s.seqs = map[string]uint64{}
