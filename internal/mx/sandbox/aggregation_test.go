@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -128,7 +129,7 @@ func TestPasswordOutcomes(t *testing.T) {
 
 			s := e.status(m)
 			g.Expect(s.status()).To(Equal(tc.wantStatus))
-			g.Expect(s.ConnectionStatusMessage).To(HaveValue(Not(BeEmpty())))
+			g.Expect(e.read(m).ConnectionStatusMessage).To(HaveValue(Not(BeEmpty())), "the member carries the message")
 			g.Expect(s.AggregatedAt).To(HaveValue(Equal(ts(t0))))
 			if tc.wantStatus == sandbox.StatusConnected {
 				g.Expect(s.SuccessfullyAggregatedAt).To(HaveValue(Equal(ts(t0.Add(aggStep)))))
@@ -145,6 +146,31 @@ func TestPasswordOutcomes(t *testing.T) {
 			g.Expect(string(s.Challenges[0].Type)).To(Equal(`"` + tc.wantChallenge + `"`))
 		})
 	}
+}
+
+// TestStatusHasNoConnectionStatusMessage follows the OpenAPI
+// MemberStatusResponse of readMemberStatus and MX-API.md §11 ("Status vs
+// member"): the status answer has no connection_status_message; the member
+// read has it.
+func TestStatusHasNoConnectionStatusMessage(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t)
+	m := e.createMember(e.createUser("u"), sandbox.InstitutionMXBank, "mxuser", "challenge", nil)
+	e.sb.Advance(aggStep)
+
+	var body struct {
+		Member map[string]json.RawMessage `json:"member"`
+	}
+	e.do("GET", e.memberPath(m)+"/status", nil).into(t, &body)
+	keys := []string{}
+	for k := range body.Member {
+		keys = append(keys, k)
+	}
+	g.Expect(keys).To(ConsistOf("aggregated_at", "challenges", "connection_status", "guid",
+		"has_processed_account_numbers", "has_processed_accounts", "has_processed_transactions",
+		"is_authenticated", "is_being_aggregated", "successfully_aggregated_at"),
+		"exactly MemberStatusResponse's fields")
+	g.Expect(e.read(m).ConnectionStatusMessage).To(HaveValue(Not(BeEmpty())))
 }
 
 func TestDeniedThreeTimesIsPrevented(t *testing.T) {

@@ -300,6 +300,9 @@ func (s *Sandbox) removeMember(m *member) {
 	}
 }
 
+// readMemberStatus answers OpenAPI readMemberStatus with exactly the fields
+// of MemberStatusResponse: no connection_status_message (MX-API.md §11,
+// "Status vs member": that message is only on the member).
 func (s *Sandbox) readMemberStatus(req *request) reply {
 	m, rep := s.lookupMember(req)
 	if rep != nil {
@@ -308,7 +311,6 @@ func (s *Sandbox) readMemberStatus(req *request) reply {
 	j := memberStatusJSON{
 		AggregatedAt:               timestamp(m.aggregatedAt),
 		ConnectionStatus:           strPtr(m.status),
-		ConnectionStatusMessage:    strPtr(statusMessage(m.status, m.inst.Name)),
 		GUID:                       m.guid,
 		HasProcessedAccountNumbers: len(m.successes) > 0,
 		HasProcessedAccounts:       len(m.successes) > 0,

@@ -253,7 +253,6 @@ type memberStatusJSON struct {
 	AggregatedAt               *string         `json:"aggregated_at"`
 	Challenges                 []challengeJSON `json:"challenges,omitempty"`
 	ConnectionStatus           *string         `json:"connection_status"`
-	ConnectionStatusMessage    *string         `json:"connection_status_message"`
 	GUID                       string          `json:"guid"`
 	HasProcessedAccountNumbers bool            `json:"has_processed_account_numbers"`
 	HasProcessedAccounts       bool            `json:"has_processed_accounts"`
