@@ -37,6 +37,7 @@ func run() error {
 		webhookUser   = flag.String("webhook-username", "", "HTTP Basic username for webhook delivery")
 		webhookPass   = flag.String("webhook-password", "", "HTTP Basic password for webhook delivery")
 		intChallenges = flag.Bool("integer-challenge-types", false, "report challenge types as MX's integer codes instead of strings")
+		aggThrottle   = flag.Duration("aggregation-throttle", 0, "aggregation throttle window after a successful aggregation (0: MX's 3h; negative: none)")
 		verbose       = flag.Bool("v", false, "log every request")
 	)
 	flag.Parse()
@@ -61,6 +62,7 @@ func run() error {
 		WebhookUsername:       *webhookUser,
 		WebhookPassword:       *webhookPass,
 		IntegerChallengeTypes: *intChallenges,
+		AggregationThrottle:   *aggThrottle,
 	}
 	if *fakeClock {
 		opts.Clock = sandbox.NewFakeClock(time.Now())

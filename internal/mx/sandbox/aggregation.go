@@ -207,8 +207,10 @@ func (s *Sandbox) sweep(at time.Time) {
 	}
 }
 
-// throttled reports whether a foreground aggregation requested at time at
-// falls inside the institution's throttle window.
-func (m *member) throttled(at time.Time) bool {
-	return m.inst.Throttle > 0 && !m.aggregatedAt.IsZero() && at.Sub(m.aggregatedAt) < m.inst.Throttle
+// throttled reports whether a foreground aggregation of m requested at time
+// at falls inside MX's throttle window (MX-API.md §11, "Throttle"): it counts
+// from the last successful aggregation, foreground or background, and
+// applies to every institution but mxbank (MX-API.md §8).
+func (s *Sandbox) throttled(m *member, at time.Time) bool {
+	return s.throttle > 0 && !m.inst.Unthrottled && !m.successAt.IsZero() && at.Sub(m.successAt) < s.throttle
 }

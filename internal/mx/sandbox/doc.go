@@ -7,8 +7,10 @@
 //
 // Institutions: mxbank (the test bank, password selects the outcome),
 // mx_bank_oauth (OAuth, PENDING until AuthorizeOAuth), mxbank_throttled
-// (3-hour throttle window on foreground aggregation), mxbank_degraded (always
-// DEGRADED) and mxbank_slow (DELAYED before CONNECTED).
+// (mxbank with the aggregation throttle), mxbank_degraded (always DEGRADED)
+// and mxbank_slow (DELAYED before CONNECTED). Every institution but mxbank
+// ignores a foreground aggregation requested within
+// Options.AggregationThrottle (3 h) of the member's last successful one.
 //
 // mxbank passwords (case-sensitive; any other password connects):
 //

@@ -327,8 +327,8 @@ func (s *Sandbox) readMemberStatus(req *request) reply {
 
 // aggregateMember starts a foreground aggregation. Like MX it answers 202
 // without starting anything when a job already runs (CHALLENGED included),
-// inside the institution's throttle window, for an OAuth member the user has
-// not authorised yet, and for a PREVENTED member.
+// inside the throttle window after the last successful aggregation, for an
+// OAuth member the user has not authorised yet, and for a PREVENTED member.
 func (s *Sandbox) aggregateMember(req *request) reply {
 	m, rep := s.lookupMember(req)
 	if rep != nil {
@@ -338,7 +338,7 @@ func (s *Sandbox) aggregateMember(req *request) reply {
 	case m.aggregating:
 	case m.isOAuth && !m.oauthAuthorized:
 	case m.status == StatusPrevented:
-	case m.throttled(req.now):
+	case s.throttled(m, req.now):
 	default:
 		s.startAggregation(m, req.now, false, "")
 	}

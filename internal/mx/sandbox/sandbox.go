@@ -63,6 +63,11 @@ type Options struct {
 	// code (TEXT 0, OPTIONS 2, TOKEN 12, IMAGE_DATA 13, IMAGE_OPTIONS 14)
 	// instead of the default string.
 	IntegerChallengeTypes bool
+	// AggregationThrottle is how long after a member's last successful
+	// aggregation a foreground aggregation request starts nothing, at every
+	// institution but mxbank: 0 means MX's ThrottleWindow (3 h), a negative
+	// value disables the throttle.
+	AggregationThrottle time.Duration
 }
 
 // Sandbox is an in-memory MX Platform API. It is an http.Handler; all its
@@ -72,6 +77,7 @@ type Sandbox struct {
 	clock        Clock
 	fake         *FakeClock
 	duration     time.Duration
+	throttle     time.Duration
 	institutions []*institution
 	instByCode   map[string]*institution
 	mux          *http.ServeMux
@@ -116,6 +122,12 @@ func New(opts Options) *Sandbox {
 	s.fake, _ = s.clock.(*FakeClock)
 	if s.duration <= 0 {
 		s.duration = DefaultAggregationDuration
+	}
+	switch s.throttle = opts.AggregationThrottle; {
+	case s.throttle == 0:
+		s.throttle = ThrottleWindow
+	case s.throttle < 0:
+		s.throttle = 0
 	}
 	s.institutions = catalog()
 	for _, inst := range s.institutions {
