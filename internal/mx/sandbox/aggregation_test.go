@@ -358,6 +358,32 @@ func TestThrottleWindow(t *testing.T) {
 	})
 }
 
+// TestDisabledUsersMembersAreNotAggregated follows the OpenAPI createUser
+// operation ("Disabling a user means that accounts and transactions
+// associated with it will not be updated in the background by MX. It will
+// also restrict access to that user's data") and MX-API.md §4 (403: refused).
+// The exact code is not documented by either; the sandbox answers 403.
+func TestDisabledUsersMembersAreNotAggregated(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t)
+	m := e.connectedMember("u", "mxuser")
+	before := e.read(m)
+	g.Expect(e.do("PUT", "/users/"+m.UserGUID, map[string]any{"user": map[string]any{"is_disabled": true}}).status).To(Equal(http.StatusOK))
+
+	r := e.do("POST", e.memberPath(m)+"/aggregate", nil)
+	g.Expect(r.status).To(Equal(http.StatusForbidden))
+	g.Expect(r.errorMessage(t)).To(ContainSubstring("disabled"))
+	g.Expect(e.read(m).jobGUID()).To(Equal(before.jobGUID()), "no job started")
+
+	e.sb.Advance(24 * time.Hour)
+	g.Expect(e.read(m).jobGUID()).To(Equal(before.jobGUID()), "nor in the background")
+
+	g.Expect(e.do("PUT", "/users/"+m.UserGUID, map[string]any{"user": map[string]any{"is_disabled": false}}).status).To(Equal(http.StatusOK))
+	r = e.do("POST", e.memberPath(m)+"/aggregate", nil)
+	g.Expect(r.status).To(Equal(http.StatusAccepted))
+	g.Expect(decodeMember(t, r).jobGUID()).NotTo(Equal(before.jobGUID()), "enabled again, it aggregates")
+}
+
 func TestDegradedInstitution(t *testing.T) {
 	g := NewWithT(t)
 	e := newEnv(t)

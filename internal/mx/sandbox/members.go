@@ -329,10 +329,18 @@ func (s *Sandbox) readMemberStatus(req *request) reply {
 // without starting anything when a job already runs (CHALLENGED included),
 // inside the throttle window after the last successful aggregation, for an
 // OAuth member the user has not authorised yet, and for a PREVENTED member.
+//
+// A member of a disabled user is refused with 403. The OpenAPI createUser
+// text says disabling a user "will also restrict access to that user's data
+// until they are no longer disabled"; neither it nor MX-API.md names the
+// status, so the sandbox uses MX's refusal code (MX-API.md §4: 403).
 func (s *Sandbox) aggregateMember(req *request) reply {
 	m, rep := s.lookupMember(req)
 	if rep != nil {
 		return *rep
+	}
+	if m.user.isDisabled {
+		return errReply(http.StatusForbidden, "The user is disabled; its members cannot be aggregated until it is enabled again.")
 	}
 	switch {
 	case m.aggregating:
