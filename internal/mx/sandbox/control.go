@@ -18,6 +18,7 @@ func (s *Sandbox) controlRoutes() {
 	s.mux.HandleFunc("GET /_sandbox/clock", s.ctlClock)
 	s.mux.HandleFunc("POST /_sandbox/clock/advance", s.ctlAdvance)
 	s.mux.HandleFunc("POST /_sandbox/members/{member}/authorize", s.ctlAuthorize)
+	s.mux.HandleFunc("POST /_sandbox/members/{member}/jobs", s.ctlStartJob)
 	s.mux.HandleFunc("GET /_sandbox/oauth/authorize", s.ctlOAuthWindow)
 	s.mux.HandleFunc("GET /_sandbox/members", s.ctlMembers)
 	s.mux.HandleFunc("GET /_sandbox/faults", s.ctlGetFaults)
@@ -59,6 +60,26 @@ func (s *Sandbox) ctlAdvance(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sandbox) ctlAuthorize(w http.ResponseWriter, r *http.Request) {
 	err := s.AuthorizeOAuth(r.PathValue("member"))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		ctlError(w, http.StatusNotFound, err.Error())
+	case err != nil:
+		ctlError(w, http.StatusConflict, err.Error())
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// ctlStartJob starts a job of the kind in the body ({"kind":"verification"})
+// on the member, as StartJob does.
+func (s *Sandbox) ctlStartJob(w http.ResponseWriter, r *http.Request) {
+	var body startJobRequest
+	b, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if !decodeBody(b, &body) || body.Kind == "" {
+		ctlError(w, http.StatusBadRequest, `Body must be {"kind": "aggregation"|"verification"|"identification"}.`)
+		return
+	}
+	err := s.StartJob(r.PathValue("member"), body.Kind)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		ctlError(w, http.StatusNotFound, err.Error())

@@ -325,8 +325,9 @@ func (s *Sandbox) readMemberStatus(req *request) reply {
 	return reply{status: http.StatusOK, body: memberStatusResponse{Member: j}}
 }
 
-// aggregateMember starts a foreground aggregation. Like MX it answers 202
-// without starting anything when a job already runs (CHALLENGED included),
+// aggregateMember starts a foreground aggregation. Like MX it answers 409
+// while a job of another kind (StartJob) runs, and 202 without starting
+// anything when an aggregation already runs (CHALLENGED included),
 // inside the throttle window after the last successful aggregation, for an
 // OAuth member the user has not authorised yet, and for a PREVENTED member.
 //
@@ -343,6 +344,9 @@ func (s *Sandbox) aggregateMember(req *request) reply {
 		return errReply(http.StatusForbidden, "The user is disabled; its members cannot be aggregated until it is enabled again.")
 	}
 	switch {
+	case m.aggregating && m.jobKind != JobAggregation:
+		// MX-API.md §2 (aggregate): 409 when a job of another kind runs.
+		return errReply(http.StatusConflict, "A %s job is running for this member; aggregate it once that job has finished.", m.jobKind)
 	case m.aggregating:
 	case m.isOAuth && !m.oauthAuthorized:
 	case m.status == StatusPrevented:

@@ -400,6 +400,10 @@ type clockResponse struct {
 	Fake bool   `json:"fake"`
 }
 
+type startJobRequest struct {
+	Kind string `json:"kind"`
+}
+
 type advanceRequest struct {
 	Seconds *float64 `json:"seconds"`
 }
