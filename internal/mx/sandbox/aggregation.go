@@ -19,16 +19,20 @@ type challenge struct {
 }
 
 type member struct {
-	guid              string
-	id                string
-	user              *user
-	inst              *institution
-	metadata          string
-	username          string
-	password          string
-	isOAuth           bool
-	oauthAuthorized   bool
-	oauthWindowURI    string
+	guid            string
+	id              string
+	user            *user
+	inst            *institution
+	metadata        string
+	username        string
+	password        string
+	isOAuth         bool
+	oauthAuthorized bool
+	oauthWindowURI  string
+	// oauthWindows maps the token of every oauth_window_uri minted for the
+	// member to whether it has been opened (each is single-use).
+	oauthWindows      map[string]bool
+	oauthWindowToken  string
 	clientRedirectURL string
 	bgDisabled        bool
 	useCases          []string
@@ -170,6 +174,10 @@ func (s *Sandbox) fire(m *member, at time.Time) {
 		s.schedule(m, at.Add(2*s.duration), evFinish)
 	case evExpire:
 		s.finish(m, StatusExpired, at)
+	case evOAuthExpire:
+		if m.status == StatusPending {
+			s.removeMember(m)
+		}
 	}
 }
 

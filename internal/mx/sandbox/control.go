@@ -92,10 +92,11 @@ func (s *Sandbox) ctlStartJob(w http.ResponseWriter, r *http.Request) {
 
 // ctlOAuthWindow is the page an OAuth member's oauth_window_uri points at
 // when the control surface is on: opening it authorises the member, then
-// redirects to the member's client_redirect_url if it has one.
+// redirects to the member's client_redirect_url if it has one. Each URI
+// works once (410 Gone afterwards).
 func (s *Sandbox) ctlOAuthWindow(w http.ResponseWriter, r *http.Request) {
 	guid := r.URL.Query().Get("member_guid")
-	err := s.AuthorizeOAuth(guid)
+	err := s.OpenOAuthWindow(r.URL.String())
 	s.mu.Lock()
 	redirect := ""
 	if m, ok := s.members[guid]; ok {
@@ -115,7 +116,12 @@ func (s *Sandbox) ctlOAuthWindow(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	status, text := http.StatusOK, "Connection authorized. You can close this window."
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		status, text = http.StatusNotFound, "Could not authorize: "+err.Error()
+	case errors.Is(err, ErrOAuthWindowUsed):
+		status, text = http.StatusGone, "This authorization link has already been used: "+err.Error()
+	case err != nil:
 		status, text = http.StatusConflict, "Could not authorize: "+err.Error()
 	}
 	w.WriteHeader(status)

@@ -186,8 +186,9 @@ func (s *Sandbox) createMember(req *request) reply {
 
 	switch {
 	case oauth:
-		m.oauthWindowURI = s.oauthWindowURI(req, m)
+		s.mintOAuthWindowURI(req, m)
 		s.setStatus(m, StatusPending)
+		s.schedule(m, req.now.Add(OAuthPendingTimeout), evOAuthExpire)
 		return s.memberReply(http.StatusOK, m)
 	case f.SkipAggregation:
 		s.setStatus(m, StatusCreated)
@@ -195,20 +196,6 @@ func (s *Sandbox) createMember(req *request) reply {
 	}
 	s.startAggregation(m, req.now, false, StatusCreated)
 	return s.memberReply(http.StatusAccepted, m)
-}
-
-// oauthWindowURI is where the end user authorises an OAuth member. With the
-// control surface on it is a sandbox page that authorises on a GET, so a
-// demo can click through; otherwise a placeholder on the institution's site.
-func (s *Sandbox) oauthWindowURI(req *request, m *member) string {
-	if !s.opts.EnableControl {
-		return "https://oauth.mxbank.example/authorize?state=" + url.QueryEscape(m.guid)
-	}
-	scheme := "http"
-	if req.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + req.Host + "/_sandbox/oauth/authorize?member_guid=" + url.QueryEscape(m.guid)
 }
 
 func (s *Sandbox) listMembers(req *request) reply {
@@ -399,14 +386,6 @@ func (s *Sandbox) resumeMember(req *request) reply {
 	}
 	s.resume(m, req.now, values)
 	return s.memberReply(http.StatusAccepted, m)
-}
-
-func (s *Sandbox) readOAuthWindowURI(req *request) reply {
-	m, rep := s.lookupMember(req)
-	if rep != nil {
-		return *rep
-	}
-	return reply{status: http.StatusOK, body: oauthWindowResponse{Member: oauthWindowJSON{GUID: m.guid, OAuthWindowURI: strPtr(m.oauthWindowURI)}}}
 }
 
 func (s *Sandbox) listMemberAccounts(req *request) reply {

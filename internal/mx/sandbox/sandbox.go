@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -297,31 +296,6 @@ func (s *Sandbox) snapshot(m *member) MemberSnapshot {
 	}
 }
 
-// AuthorizeOAuth plays the end user completing the OAuth window of a PENDING
-// OAuth member: the member leaves PENDING and its first aggregation starts.
-func (s *Sandbox) AuthorizeOAuth(memberGUID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.clock.Now()
-	s.processLocked(now)
-	m, ok := s.members[memberGUID]
-	if !ok {
-		return fmt.Errorf("member %q: %w", memberGUID, ErrNotFound)
-	}
-	if !m.isOAuth || m.status != StatusPending {
-		return fmt.Errorf("member %q is not a PENDING OAuth member (status %s): %w", memberGUID, m.status, ErrNotPending)
-	}
-	m.oauthAuthorized = true
-	s.startAggregation(m, now, false, StatusCreated)
-	return nil
-}
-
-// Errors returned by AuthorizeOAuth.
-var (
-	ErrNotFound   = errors.New("not found")
-	ErrNotPending = errors.New("not a pending OAuth member")
-)
-
 // newGUID returns the next guid with prefix, shaped like MX's guids and
 // counting up from 1 per prefix (USR-00000000-0000-0000-0000-000000000001).
 func (s *Sandbox) newGUID(prefix string) string {
@@ -541,6 +515,8 @@ const (
 	evDelayed
 	// evExpire ends an unanswered CHALLENGED in EXPIRED.
 	evExpire
+	// evOAuthExpire deletes an OAuth member still PENDING.
+	evOAuthExpire
 )
 
 type event struct {
