@@ -58,6 +58,11 @@ type Options struct {
 	// webhooks, POSTed asynchronously with HTTP Basic
 	// WebhookUsername/WebhookPassword (when the username is set).
 	WebhookURL, WebhookUsername, WebhookPassword string
+	// WebhookRetryInterval is the sandbox time before the first retry of a
+	// failed webhook delivery; each of the WebhookRetries retries waits twice
+	// as long as the one before (0 means DefaultWebhookRetryInterval, which
+	// spreads them over about 24 h as MX does).
+	WebhookRetryInterval time.Duration
 	// IntegerChallengeTypes makes challenges report "type" as MX's integer
 	// code (TEXT 0, OPTIONS 2, TOKEN 12, IMAGE_DATA 13, IMAGE_OPTIONS 14)
 	// instead of the default string.
@@ -135,7 +140,7 @@ func New(opts Options) *Sandbox {
 	s.resetLocked()
 	s.routes()
 	if opts.WebhookURL != "" {
-		s.hooks = newWebhookSender(opts.WebhookURL, opts.WebhookUsername, opts.WebhookPassword)
+		s.hooks = newWebhookSender(opts, s.clock)
 		s.hooks.start()
 	}
 	s.wg.Add(1)
@@ -171,6 +176,9 @@ func (s *Sandbox) Advance(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.processLocked(s.clock.Now())
+	if s.hooks != nil {
+		s.hooks.poke()
+	}
 }
 
 // Calls returns a copy of the per-endpoint call counters.
@@ -315,6 +323,9 @@ func (s *Sandbox) tick() {
 			s.mu.Lock()
 			s.processLocked(s.clock.Now())
 			s.mu.Unlock()
+			if s.hooks != nil {
+				s.hooks.poke()
+			}
 		}
 	}
 }

@@ -372,7 +372,9 @@ type aggregationWebhook struct {
 	UserGUID                 string  `json:"user_guid"`
 	UserID                   *string `json:"user_id"`
 	IsBackground             bool    `json:"is_background"`
+	JobGUID                  string  `json:"job_guid"`
 	CompletedAt              int64   `json:"completed_at"`
+	CompletedOn              string  `json:"completed_on"`
 	TransactionsCreatedCount int     `json:"transactions_created_count"`
 	TransactionsUpdatedCount int     `json:"transactions_updated_count"`
 }
