@@ -352,11 +352,11 @@ func (s *Sandbox) listChallenges(req *request) reply {
 	if m.status != StatusChallenged {
 		return reply{status: http.StatusNoContent}
 	}
+	start, end, p := paginate(req.URL.Query(), len(m.challenges), MaxPerPage)
 	out := []challengeJSON{}
-	for _, c := range m.challenges {
+	for _, c := range m.challenges[start:end] {
 		out = append(out, s.challengeJSON(c))
 	}
-	p := paginationJSON{CurrentPage: 1, PerPage: DefaultPerPage, TotalEntries: len(out), TotalPages: 1}
 	return reply{status: http.StatusOK, body: challengesResponse{Challenges: out, Pagination: p}}
 }
 
