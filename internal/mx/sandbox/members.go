@@ -2,9 +2,6 @@ package sandbox
 
 import (
 	"net/http"
-	"net/url"
-	"sort"
-	"time"
 )
 
 // needsCredentials are the statuses in which MX reports
@@ -399,80 +396,4 @@ func (s *Sandbox) listMemberAccounts(req *request) reply {
 		out = append(out, s.accountJSON(a))
 	}
 	return reply{status: http.StatusOK, body: accountsResponse{Accounts: out, Pagination: p}}
-}
-
-// dateRange reads from_date and to_date (YYYY-MM-DD, inclusive); they
-// default to today-120 days and today+5 days.
-func dateRange(q url.Values, now time.Time) (from, to time.Time, rep *reply) {
-	today := day(now)
-	from, to = today.AddDate(0, 0, -120), today.AddDate(0, 0, 5)
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from_date", &from}, {"to_date", &to}} {
-		v := q.Get(p.name)
-		if v == "" {
-			continue
-		}
-		t, err := time.Parse(time.DateOnly, v)
-		if err != nil {
-			r := errReply(http.StatusBadRequest, "%s must be a date in YYYY-MM-DD format.", p.name)
-			return from, to, &r
-		}
-		*p.dst = t
-	}
-	return from, to, nil
-}
-
-func transactionsReply(q url.Values, txns []transactionJSON) reply {
-	start, end, p := paginate(q, len(txns), MaxPerPage)
-	return reply{status: http.StatusOK, body: transactionsResponse{Transactions: nonNil(txns[start:end]), Pagination: p}}
-}
-
-func (s *Sandbox) listMemberTransactions(req *request) reply {
-	m, rep := s.lookupMember(req)
-	if rep != nil {
-		return *rep
-	}
-	q := req.URL.Query()
-	from, to, rep := dateRange(q, req.now)
-	if rep != nil {
-		return *rep
-	}
-	return transactionsReply(q, m.transactions(m.accounts, from, to))
-}
-
-func (s *Sandbox) listAccountTransactions(req *request) reply {
-	u, rep := s.lookupUser(req)
-	if rep != nil {
-		return *rep
-	}
-	a, ok := s.accounts[req.PathValue("account")]
-	if !ok || a.member.user != u {
-		return errReply(http.StatusNotFound, "Account not found.")
-	}
-	q := req.URL.Query()
-	from, to, rep := dateRange(q, req.now)
-	if rep != nil {
-		return *rep
-	}
-	return transactionsReply(q, a.member.transactions([]*account{a}, from, to))
-}
-
-func (s *Sandbox) listUserTransactions(req *request) reply {
-	u, rep := s.lookupUser(req)
-	if rep != nil {
-		return *rep
-	}
-	q := req.URL.Query()
-	from, to, rep := dateRange(q, req.now)
-	if rep != nil {
-		return *rep
-	}
-	var txns []transactionJSON
-	for _, m := range u.members {
-		txns = append(txns, m.transactions(m.accounts, from, to)...)
-	}
-	sort.SliceStable(txns, func(i, j int) bool { return txns[i].Date > txns[j].Date })
-	return transactionsReply(q, txns)
 }

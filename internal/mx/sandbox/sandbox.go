@@ -67,6 +67,12 @@ type Options struct {
 	// code (TEXT 0, OPTIONS 2, TOKEN 12, IMAGE_DATA 13, IMAGE_OPTIONS 14)
 	// instead of the default string.
 	IntegerChallengeTypes bool
+	// PendingPostsWithNewGUID makes a pending transaction that posts (at the
+	// next successful aggregation on a later day) come back as a new
+	// transaction with a new guid, the pending one disappearing, as MX does
+	// for some institutions (MX-API.md §11, "Transactions"). By default it
+	// keeps its guid and only its status and updated_at change.
+	PendingPostsWithNewGUID bool
 	// AggregationThrottle is how long after a member's last successful
 	// aggregation a foreground aggregation request starts nothing, at every
 	// institution but mxbank: 0 means MX's ThrottleWindow (3 h), a negative

@@ -272,3 +272,28 @@ func TestWebhookDeliveryNeverBlocksRequests(t *testing.T) {
 	}
 	g.Expect(e.do("GET", "/users/"+u+"/members", nil).status).To(Equal(http.StatusOK), "the API answers while the receiver hangs")
 }
+
+// TestAggregationWebhookCountsReplacedPendingAsCreated: with
+// Options.PendingPostsWithNewGUID a pending transaction that posts is a new
+// transaction (MX-API.md §11), so the AGGREGATION webhook counts it as
+// created, not updated.
+func TestAggregationWebhookCountsReplacedPendingAsCreated(t *testing.T) {
+	for _, newGUID := range []bool{false, true} {
+		g := NewWithT(t)
+		rc := newReceiver(t, nil)
+		e := newEnv(t, withWebhooks(rc.srv.URL), func(o *sandbox.Options) { o.PendingPostsWithNewGUID = newGUID })
+		m := e.connectedMember("u", "mxuser")
+		todays := len(e.allTransactions(e.memberPath(m) + "/transactions?from_date=2024-03-01&to_date=2024-03-01"))
+		e.sb.Advance(24*time.Hour + aggStep)
+		tomorrows := len(e.allTransactions(e.memberPath(m) + "/transactions?from_date=2024-03-02&to_date=2024-03-02"))
+		g.Eventually(rc.received).Should(HaveLen(2))
+		bg := rc.received()[1].Body
+		if newGUID {
+			g.Expect(bg["transactions_created_count"]).To(Equal(float64(todays + tomorrows)))
+			g.Expect(bg["transactions_updated_count"]).To(Equal(0.0))
+			continue
+		}
+		g.Expect(bg["transactions_created_count"]).To(Equal(float64(tomorrows)))
+		g.Expect(bg["transactions_updated_count"]).To(Equal(float64(todays)))
+	}
+}
