@@ -24,6 +24,8 @@ func (s *Sandbox) controlRoutes() {
 	s.mux.HandleFunc("GET /_sandbox/faults", s.ctlGetFaults)
 	s.mux.HandleFunc("PUT /_sandbox/faults", s.ctlPutFaults)
 	s.mux.HandleFunc("DELETE /_sandbox/faults", s.ctlDeleteFaults)
+	s.mux.HandleFunc("GET /_sandbox/held", s.ctlHeld)
+	s.mux.HandleFunc("POST /_sandbox/held/release", s.ctlReleaseHeld)
 	s.mux.HandleFunc("GET /_sandbox/calls", s.ctlCalls)
 	s.mux.HandleFunc("DELETE /_sandbox/calls", s.ctlResetCalls)
 	s.mux.HandleFunc("POST /_sandbox/reset", s.ctlReset)
@@ -146,33 +148,55 @@ func (s *Sandbox) ctlGetFaults(w http.ResponseWriter, _ *http.Request) {
 	for endpoint, fs := range s.faults {
 		j := faultToJSON(fs.fault)
 		j.CommitThenFail = fs.remaining
+		j.MalformedBody = fs.malformed
 		out[endpoint] = j
 	}
 	s.mu.Unlock()
 	ctlJSON(w, http.StatusOK, out)
 }
 
+// allEndpoints is the control surface's key for "every endpoint" in
+// PUT /_sandbox/faults.
+const allEndpoints = "*"
+
 // ctlPutFaults replaces every fault with the ones in the body, a map from
-// endpoint name to fault.
+// endpoint name to fault; the key "*" sets a fault on every endpoint
+// (SetFaultAll), and named endpoints override it.
 func (s *Sandbox) ctlPutFaults(w http.ResponseWriter, r *http.Request) {
 	var body map[string]faultJSON
 	b, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
 	if !decodeBody(b, &body) {
-		ctlError(w, http.StatusBadRequest, `Body must be {"<endpoint>": {fault}, ...}.`)
+		ctlError(w, http.StatusBadRequest, `Body must be {"<endpoint>" or "*": {fault}, ...}.`)
 		return
 	}
 	for endpoint := range body {
-		if !knownEndpoint(endpoint) {
+		if endpoint != allEndpoints && !knownEndpoint(endpoint) {
 			ctlError(w, http.StatusBadRequest, "Unknown endpoint "+endpoint+".")
 			return
 		}
 	}
 	s.mu.Lock()
 	s.faults = map[string]*faultState{}
+	if j, ok := body[allEndpoints]; ok {
+		for _, endpoint := range Endpoints() {
+			s.setFaultLocked(endpoint, faultFromJSON(j))
+		}
+	}
 	for endpoint, j := range body {
-		s.setFaultLocked(endpoint, faultFromJSON(j))
+		if endpoint != allEndpoints {
+			s.setFaultLocked(endpoint, faultFromJSON(j))
+		}
 	}
 	s.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sandbox) ctlHeld(w http.ResponseWriter, _ *http.Request) {
+	ctlJSON(w, http.StatusOK, heldResponse{Held: s.HeldCount()})
+}
+
+func (s *Sandbox) ctlReleaseHeld(w http.ResponseWriter, _ *http.Request) {
+	s.ReleaseHeld()
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -202,24 +226,30 @@ func (s *Sandbox) ctlReset(w http.ResponseWriter, _ *http.Request) {
 
 func faultFromJSON(j faultJSON) Fault {
 	return Fault{
-		Latency:        time.Duration(j.LatencyMS) * time.Millisecond,
-		ErrorRate:      j.ErrorRate,
-		RateLimitRate:  j.RateLimitRate,
-		RetryAfter:     time.Duration(j.RetryAfterSeconds) * time.Second,
-		CommitThenFail: j.CommitThenFail,
-		DropConnection: j.DropConnection,
-		Seed:           j.Seed,
+		Latency:                time.Duration(j.LatencyMS) * time.Millisecond,
+		ErrorRate:              j.ErrorRate,
+		RateLimitRate:          j.RateLimitRate,
+		ServiceUnavailableRate: j.ServiceUnavailableRate,
+		RetryAfter:             time.Duration(j.RetryAfterSeconds) * time.Second,
+		CommitThenFail:         j.CommitThenFail,
+		DropConnection:         j.DropConnection,
+		MalformedBody:          j.MalformedBody,
+		Hold:                   j.Hold,
+		Seed:                   j.Seed,
 	}
 }
 
 func faultToJSON(f Fault) faultJSON {
 	return faultJSON{
-		LatencyMS:         f.Latency.Milliseconds(),
-		ErrorRate:         f.ErrorRate,
-		RateLimitRate:     f.RateLimitRate,
-		RetryAfterSeconds: int64(f.RetryAfter / time.Second),
-		CommitThenFail:    f.CommitThenFail,
-		DropConnection:    f.DropConnection,
-		Seed:              f.Seed,
+		LatencyMS:              f.Latency.Milliseconds(),
+		ErrorRate:              f.ErrorRate,
+		RateLimitRate:          f.RateLimitRate,
+		ServiceUnavailableRate: f.ServiceUnavailableRate,
+		RetryAfterSeconds:      int64(f.RetryAfter / time.Second),
+		CommitThenFail:         f.CommitThenFail,
+		DropConnection:         f.DropConnection,
+		MalformedBody:          f.MalformedBody,
+		Hold:                   f.Hold,
+		Seed:                   f.Seed,
 	}
 }

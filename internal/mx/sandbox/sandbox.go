@@ -107,6 +107,10 @@ type Sandbox struct {
 	nextSweep   time.Time
 	calls       map[string]int
 	faults      map[string]*faultState
+	// held counts the requests a Hold fault holds; closing release lets
+	// them go.
+	held    int
+	release chan struct{}
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -125,6 +129,7 @@ func New(opts Options) *Sandbox {
 		duration:   opts.AggregationDuration,
 		instByCode: map[string]*institution{},
 		stop:       make(chan struct{}),
+		release:    make(chan struct{}),
 	}
 	if s.clock == nil {
 		s.clock = realClock{}
@@ -159,8 +164,9 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Close stops the ticker and the webhook sender; undelivered webhooks are
-// dropped. It is safe to call more than once.
+// Close stops the ticker and the webhook sender (undelivered webhooks are
+// dropped) and ends held requests with a closed connection. It is safe to
+// call more than once.
 func (s *Sandbox) Close() {
 	s.closeOnce.Do(func() {
 		close(s.stop)
@@ -223,13 +229,15 @@ func (s *Sandbox) ResetCalls() {
 	s.calls = map[string]int{}
 }
 
-// Reset drops every user, member, account, fault, counter and queued webhook
-// and restarts guid sequences and the background schedule, as if the
-// sandbox had just been created (the clock is left alone).
+// Reset drops every user, member, account, fault, counter and queued webhook,
+// releases held requests and restarts guid sequences and the background
+// schedule, as if the sandbox had just been created (the clock is left
+// alone).
 func (s *Sandbox) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resetLocked()
+	s.releaseHeldLocked()
 	if s.hooks != nil {
 		s.hooks.drop()
 	}
@@ -431,18 +439,24 @@ func (s *Sandbox) serveAPI(endpoint string, h apiHandler, w http.ResponseWriter,
 	}
 
 	rep, d := s.execute(endpoint, h, &request{Request: r, body: body})
+	if d.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(d.retryAfter/time.Second), 10))
+	}
 	switch {
 	case d.rateLimited:
-		if d.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.FormatInt(int64(d.retryAfter/time.Second), 10))
-		}
 		writeJSON(w, errReply(http.StatusTooManyRequests, "Too many requests. Please slow down."))
 	case d.serverError:
 		writeJSON(w, errReply(http.StatusInternalServerError, "An unexpected error occurred. Please try again."))
+	case d.serviceUnavailable:
+		writeJSON(w, errReply(http.StatusServiceUnavailable, "The service is temporarily unavailable for maintenance. Please try again later."))
 	case d.commitThenFail && d.drop:
 		dropConnection(w)
 	case d.commitThenFail:
 		writeJSON(w, errReply(http.StatusInternalServerError, "An unexpected error occurred. Please try again."))
+	case d.malformed:
+		writeMalformed(w, rep)
+	case d.hold:
+		s.holdResponse(w, r)
 	default:
 		writeJSON(w, rep)
 	}
@@ -452,7 +466,7 @@ func (s *Sandbox) execute(endpoint string, h apiHandler, req *request) (reply, f
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.decideFaultLocked(endpoint)
-	if d.rateLimited || d.serverError {
+	if d.noEffect() {
 		return reply{}, d
 	}
 	req.now = s.clock.Now()
@@ -497,6 +511,24 @@ func writeJSON(w http.ResponseWriter, rep reply) {
 	w.Header().Set("Content-Type", AcceptVersion+"; charset=utf-8")
 	w.WriteHeader(rep.status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// writeMalformed answers rep with its status and headers but only the first
+// half of its JSON body: a proper prefix of a JSON object is never valid
+// JSON. A reply without a body is written as is.
+func writeMalformed(w http.ResponseWriter, rep reply) {
+	if rep.body == nil {
+		writeJSON(w, rep)
+		return
+	}
+	b, err := json.Marshal(rep.body)
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", AcceptVersion+"; charset=utf-8")
+	w.WriteHeader(rep.status)
+	_, _ = w.Write(b[:len(b)/2])
 }
 
 // dropConnection closes the client connection without answering.

@@ -383,13 +383,20 @@ type aggregationWebhook struct {
 
 // faultJSON is the wire form of Fault on the control surface.
 type faultJSON struct {
-	LatencyMS         int64   `json:"latency_ms"`
-	ErrorRate         float64 `json:"error_rate"`
-	RateLimitRate     float64 `json:"rate_limit_rate"`
-	RetryAfterSeconds int64   `json:"retry_after_seconds"`
-	CommitThenFail    int     `json:"commit_then_fail"`
-	DropConnection    bool    `json:"drop_connection"`
-	Seed              int64   `json:"seed"`
+	LatencyMS              int64   `json:"latency_ms"`
+	ErrorRate              float64 `json:"error_rate"`
+	RateLimitRate          float64 `json:"rate_limit_rate"`
+	ServiceUnavailableRate float64 `json:"service_unavailable_rate"`
+	RetryAfterSeconds      int64   `json:"retry_after_seconds"`
+	CommitThenFail         int     `json:"commit_then_fail"`
+	DropConnection         bool    `json:"drop_connection"`
+	MalformedBody          int     `json:"malformed_body"`
+	Hold                   bool    `json:"hold"`
+	Seed                   int64   `json:"seed"`
+}
+
+type heldResponse struct {
+	Held int `json:"held"`
 }
 
 type callsResponse struct {
