@@ -12,7 +12,7 @@ import (
 
 // The control surface (/_sandbox/...) lets tests and demos drive the
 // sandbox over HTTP. It needs no MX credentials, is not counted in the call
-// counters and is only served with Options.EnableControl.
+// counters or the request log and is only served with Options.EnableControl.
 
 func (s *Sandbox) controlRoutes() {
 	s.mux.HandleFunc("GET /_sandbox/clock", s.ctlClock)
@@ -28,6 +28,8 @@ func (s *Sandbox) controlRoutes() {
 	s.mux.HandleFunc("POST /_sandbox/held/release", s.ctlReleaseHeld)
 	s.mux.HandleFunc("GET /_sandbox/calls", s.ctlCalls)
 	s.mux.HandleFunc("DELETE /_sandbox/calls", s.ctlResetCalls)
+	s.mux.HandleFunc("GET /_sandbox/requests", s.ctlRequests)
+	s.mux.HandleFunc("DELETE /_sandbox/requests", s.ctlResetRequests)
 	s.mux.HandleFunc("POST /_sandbox/reset", s.ctlReset)
 }
 
@@ -216,6 +218,24 @@ func (s *Sandbox) ctlCalls(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Sandbox) ctlResetCalls(w http.ResponseWriter, _ *http.Request) {
 	s.ResetCalls()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sandbox) ctlRequests(w http.ResponseWriter, _ *http.Request) {
+	out := requestsResponse{Requests: []requestRecordJSON{}}
+	for _, r := range s.Requests() {
+		out.Requests = append(out.Requests, requestRecordJSON{
+			Time:     r.Time.UTC().Format(time.RFC3339Nano),
+			WallTime: r.WallTime.UTC().Format(time.RFC3339Nano),
+			Endpoint: r.Endpoint,
+			Status:   r.Status,
+		})
+	}
+	ctlJSON(w, http.StatusOK, out)
+}
+
+func (s *Sandbox) ctlResetRequests(w http.ResponseWriter, _ *http.Request) {
+	s.ResetRequests()
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -41,6 +41,8 @@ func TestControlSurfaceIsOffByDefault(t *testing.T) {
 		{"PUT", "/_sandbox/faults", `{"GET /users":{"error_rate":1}}`},
 		{"DELETE", "/_sandbox/faults", ""},
 		{"GET", "/_sandbox/calls", ""},
+		{"GET", "/_sandbox/requests", ""},
+		{"DELETE", "/_sandbox/requests", ""},
 		{"POST", "/_sandbox/reset", ""},
 	}
 	for _, tc := range cases {

@@ -106,6 +106,7 @@ type Sandbox struct {
 	eventSeq    uint64
 	nextSweep   time.Time
 	calls       map[string]int
+	requests    requestLog
 	faults      map[string]*faultState
 	// held counts the requests a Hold fault holds; closing release lets
 	// them go.
@@ -229,7 +230,8 @@ func (s *Sandbox) ResetCalls() {
 	s.calls = map[string]int{}
 }
 
-// Reset drops every user, member, account, fault, counter and queued webhook,
+// Reset drops every user, member, account, fault, counter, request record
+// and queued webhook,
 // releases held requests and restarts guid sequences and the background
 // schedule, as if the sandbox had just been created (the clock is left
 // alone).
@@ -256,6 +258,7 @@ func (s *Sandbox) resetLocked() {
 	s.eventSeq = 0
 	s.nextSweep = s.clock.Now().Add(BackgroundInterval)
 	s.calls = map[string]int{}
+	s.requests.reset()
 	s.faults = map[string]*faultState{}
 }
 
@@ -405,10 +408,16 @@ func (s *Sandbox) routes() {
 	})
 }
 
-// serveAPI runs one MX request: count it, apply the endpoint's fault, check
-// credentials and the Accept version, then run the handler under the lock
-// after applying the transitions due now.
-func (s *Sandbox) serveAPI(endpoint string, h apiHandler, w http.ResponseWriter, r *http.Request) {
+// serveAPI runs one MX request: count and log it, apply the endpoint's
+// fault, check credentials and the Accept version, then run the handler
+// under the lock after applying the transitions due now.
+func (s *Sandbox) serveAPI(endpoint string, h apiHandler, rw http.ResponseWriter, r *http.Request) {
+	w := &statusWriter{ResponseWriter: rw}
+	rec := RequestRecord{Time: s.clock.Now(), WallTime: time.Now(), Endpoint: endpoint}
+	defer func() {
+		rec.Status = w.status
+		s.recordRequest(rec)
+	}()
 	s.mu.Lock()
 	s.calls[endpoint]++
 	latency := s.faultLatencyLocked(endpoint)

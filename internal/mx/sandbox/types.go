@@ -395,6 +395,17 @@ type faultJSON struct {
 	Seed                   int64   `json:"seed"`
 }
 
+type requestRecordJSON struct {
+	Time     string `json:"time"`
+	WallTime string `json:"wall_time"`
+	Endpoint string `json:"endpoint"`
+	Status   int    `json:"status"`
+}
+
+type requestsResponse struct {
+	Requests []requestRecordJSON `json:"requests"`
+}
+
 type heldResponse struct {
 	Held int `json:"held"`
 }
