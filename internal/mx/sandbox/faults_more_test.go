@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 
@@ -144,7 +145,7 @@ func TestHold(t *testing.T) {
 func TestServiceUnavailable(t *testing.T) {
 	g := NewWithT(t)
 	e := newEnv(t, func(o *sandbox.Options) { o.EnableControl = true })
-	e.sb.SetFault(sandbox.EndpointCreateUser, sandbox.Fault{ServiceUnavailableRate: 1, RetryAfter: 5e9})
+	e.sb.SetFault(sandbox.EndpointCreateUser, sandbox.Fault{ServiceUnavailableRate: 1, RetryAfter: 5 * time.Second})
 	r := e.do("POST", "/users", createUserBody("u"))
 	g.Expect(r.status).To(Equal(http.StatusServiceUnavailable))
 	g.Expect(r.header.Get("Retry-After")).To(Equal("5"))
@@ -217,7 +218,7 @@ func TestStormOnEveryEndpoint(t *testing.T) {
 		sets[prefix] = e.stormRequests(prefix) // built before any fault
 	}
 	reqs := sets["a"]
-	e.sb.SetFaultAll(sandbox.Fault{RateLimitRate: 1, RetryAfter: 1e9})
+	e.sb.SetFaultAll(sandbox.Fault{RateLimitRate: 1, RetryAfter: time.Second})
 	for endpoint, st := range status(reqs) {
 		g.Expect(st).To(Equal(http.StatusTooManyRequests), endpoint)
 	}

@@ -231,10 +231,9 @@ func (s *Sandbox) ResetCalls() {
 }
 
 // Reset drops every user, member, account, fault, counter, request record
-// and queued webhook,
-// releases held requests and restarts guid sequences and the background
-// schedule, as if the sandbox had just been created (the clock is left
-// alone).
+// and queued webhook, releases held requests and restarts guid sequences and
+// the background schedule, as if the sandbox had just been created (the
+// clock is left alone).
 func (s *Sandbox) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
