@@ -36,7 +36,9 @@ func run() error {
 		webhookURL    = flag.String("webhook-url", "", "URL that receives CONNECTION_STATUS and AGGREGATION webhooks")
 		webhookUser   = flag.String("webhook-username", "", "HTTP Basic username for webhook delivery")
 		webhookPass   = flag.String("webhook-password", "", "HTTP Basic password for webhook delivery")
+		webhookRetry  = flag.Duration("webhook-retry-interval", sandbox.DefaultWebhookRetryInterval, "sandbox time before the first retry of a failed webhook (doubles for each of the 12 retries)")
 		intChallenges = flag.Bool("integer-challenge-types", false, "report challenge types as MX's integer codes instead of strings")
+		aggThrottle   = flag.Duration("aggregation-throttle", 0, "aggregation throttle window after a successful aggregation (0: MX's 3h; negative: none)")
 		verbose       = flag.Bool("v", false, "log every request")
 	)
 	flag.Parse()
@@ -60,7 +62,9 @@ func run() error {
 		WebhookURL:            *webhookURL,
 		WebhookUsername:       *webhookUser,
 		WebhookPassword:       *webhookPass,
+		WebhookRetryInterval:  *webhookRetry,
 		IntegerChallengeTypes: *intChallenges,
+		AggregationThrottle:   *aggThrottle,
 	}
 	if *fakeClock {
 		opts.Clock = sandbox.NewFakeClock(time.Now())

@@ -19,16 +19,20 @@ type challenge struct {
 }
 
 type member struct {
-	guid              string
-	id                string
-	user              *user
-	inst              *institution
-	metadata          string
-	username          string
-	password          string
-	isOAuth           bool
-	oauthAuthorized   bool
-	oauthWindowURI    string
+	guid            string
+	id              string
+	user            *user
+	inst            *institution
+	metadata        string
+	username        string
+	password        string
+	isOAuth         bool
+	oauthAuthorized bool
+	oauthWindowURI  string
+	// oauthWindows maps the token of every oauth_window_uri minted for the
+	// member to whether it has been opened (each is single-use).
+	oauthWindows      map[string]bool
+	oauthWindowToken  string
 	clientRedirectURL string
 	bgDisabled        bool
 	useCases          []string
@@ -41,6 +45,7 @@ type member struct {
 	failedLogins    int
 
 	jobGUID       string
+	jobKind       string
 	jobBackground bool
 	aggregatedAt  time.Time
 	successAt     time.Time
@@ -69,6 +74,7 @@ type member struct {
 // for MFA (the institution remembers the device).
 func (s *Sandbox) startAggregation(m *member, at time.Time, background bool, status string) {
 	m.jobGUID = s.newGUID("JOB")
+	m.jobKind = JobAggregation
 	m.jobBackground = background
 	m.aggregating = true
 	m.aggregatedAt = at
@@ -95,6 +101,28 @@ func (s *Sandbox) startAggregation(m *member, at time.Time, background bool, sta
 		return
 	}
 	s.schedule(m, done, evFinish)
+}
+
+// startOtherJob starts a job of a kind other than aggregation (verification,
+// identification) on m at time at. It takes one aggregation step, never
+// asks for MFA, ends in the password's outcome and, unlike an aggregation,
+// neither records data nor counts as a successful aggregation. Like every
+// job it sets aggregated_at (MX's member webhook documentation: aggregated_at
+// may be "a different process such as identification, verification").
+func (s *Sandbox) startOtherJob(m *member, at time.Time, kind string) {
+	m.jobGUID = s.newGUID("JOB")
+	m.jobKind = kind
+	m.jobBackground = false
+	m.aggregating = true
+	m.aggregatedAt = at
+	m.challenges = nil
+	m.mfaSteps = nil
+	m.mfaStep = 0
+	m.pendingFinal = passwordOutcome(m.password)
+	if m.inst.AlwaysDegraded {
+		m.pendingFinal = StatusDegraded
+	}
+	s.schedule(m, at.Add(s.duration), evFinish)
 }
 
 // resume takes the answers to the current challenges at time at: the member
@@ -146,12 +174,16 @@ func (s *Sandbox) fire(m *member, at time.Time) {
 		s.schedule(m, at.Add(2*s.duration), evFinish)
 	case evExpire:
 		s.finish(m, StatusExpired, at)
+	case evOAuthExpire:
+		if m.status == StatusPending {
+			s.removeMember(m)
+		}
 	}
 }
 
-// finish ends the running job at time at in status. A success records the
-// aggregation (accounts, transactions, AGGREGATION webhook); a third
-// consecutive DENIED becomes PREVENTED.
+// finish ends the running job at time at in status. A successful
+// aggregation records its data (accounts, transactions, AGGREGATION
+// webhook); a third consecutive DENIED becomes PREVENTED.
 func (s *Sandbox) finish(m *member, status string, at time.Time) {
 	s.unschedule(m)
 	m.aggregating = false
@@ -165,11 +197,13 @@ func (s *Sandbox) finish(m *member, status string, at time.Time) {
 	case StatusConnected:
 		m.failedLogins = 0
 		m.isAuthenticated = true
-		m.successAt = at
-		created, updated := s.recordSuccess(m, at)
-		s.setStatus(m, status)
-		s.queueAggregationWebhook(m, at, created, updated)
-		return
+		if m.jobKind == JobAggregation {
+			m.successAt = at
+			created, updated := s.recordSuccess(m, at)
+			s.setStatus(m, status)
+			s.queueAggregationWebhook(m, at, created, updated)
+			return
+		}
 	}
 	s.setStatus(m, status)
 }
@@ -207,8 +241,10 @@ func (s *Sandbox) sweep(at time.Time) {
 	}
 }
 
-// throttled reports whether a foreground aggregation requested at time at
-// falls inside the institution's throttle window.
-func (m *member) throttled(at time.Time) bool {
-	return m.inst.Throttle > 0 && !m.aggregatedAt.IsZero() && at.Sub(m.aggregatedAt) < m.inst.Throttle
+// throttled reports whether a foreground aggregation of m requested at time
+// at falls inside MX's throttle window (MX-API.md §11, "Throttle"): it counts
+// from the last successful aggregation, foreground or background, and
+// applies to every institution but mxbank (MX-API.md §8).
+func (s *Sandbox) throttled(m *member, at time.Time) bool {
+	return s.throttle > 0 && !m.inst.Unthrottled && !m.successAt.IsZero() && at.Sub(m.successAt) < s.throttle
 }

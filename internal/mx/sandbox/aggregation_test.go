@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"testing"
 	"time"
@@ -128,7 +129,7 @@ func TestPasswordOutcomes(t *testing.T) {
 
 			s := e.status(m)
 			g.Expect(s.status()).To(Equal(tc.wantStatus))
-			g.Expect(s.ConnectionStatusMessage).To(HaveValue(Not(BeEmpty())))
+			g.Expect(e.read(m).ConnectionStatusMessage).To(HaveValue(Not(BeEmpty())), "the member carries the message")
 			g.Expect(s.AggregatedAt).To(HaveValue(Equal(ts(t0))))
 			if tc.wantStatus == sandbox.StatusConnected {
 				g.Expect(s.SuccessfullyAggregatedAt).To(HaveValue(Equal(ts(t0.Add(aggStep)))))
@@ -145,6 +146,31 @@ func TestPasswordOutcomes(t *testing.T) {
 			g.Expect(string(s.Challenges[0].Type)).To(Equal(`"` + tc.wantChallenge + `"`))
 		})
 	}
+}
+
+// TestStatusHasNoConnectionStatusMessage follows the OpenAPI
+// MemberStatusResponse of readMemberStatus and MX-API.md §11 ("Status vs
+// member"): the status answer has no connection_status_message; the member
+// read has it.
+func TestStatusHasNoConnectionStatusMessage(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t)
+	m := e.createMember(e.createUser("u"), sandbox.InstitutionMXBank, "mxuser", "challenge", nil)
+	e.sb.Advance(aggStep)
+
+	var body struct {
+		Member map[string]json.RawMessage `json:"member"`
+	}
+	e.do("GET", e.memberPath(m)+"/status", nil).into(t, &body)
+	keys := []string{}
+	for k := range body.Member {
+		keys = append(keys, k)
+	}
+	g.Expect(keys).To(ConsistOf("aggregated_at", "challenges", "connection_status", "guid",
+		"has_processed_account_numbers", "has_processed_accounts", "has_processed_transactions",
+		"is_authenticated", "is_being_aggregated", "successfully_aggregated_at"),
+		"exactly MemberStatusResponse's fields")
+	g.Expect(e.read(m).ConnectionStatusMessage).To(HaveValue(Not(BeEmpty())))
 }
 
 func TestDeniedThreeTimesIsPrevented(t *testing.T) {
@@ -236,28 +262,74 @@ func TestCreateMemberWithoutAggregation(t *testing.T) {
 	g.Expect(e.status(m).status()).To(Equal(sandbox.StatusConnected))
 }
 
+// TestThrottleWindow follows MX-API.md §4 ("Aggregation throttle") and §11
+// ("Throttle"): no new aggregation within three hours of the last
+// SUCCESSFUL one, foreground or background; aggregate still answers 202 and
+// aggregated_at stays unchanged. It applies to every institution but mxbank
+// (§8: "mxbank has no throttle window").
 func TestThrottleWindow(t *testing.T) {
-	cases := []struct {
-		reason      string
+	type setup struct {
 		institution string
-		after       time.Duration
-		wantNewJob  bool
+		password    string
+		// after is how long after the first aggregation ended the aggregate
+		// request comes.
+		after time.Duration
+		opts  func(*sandbox.Options)
+	}
+	cases := []struct {
+		reason     string
+		setup      setup
+		wantNewJob bool
 	}{
-		{"a throttled bank ignores an aggregation right after the last one", sandbox.InstitutionMXBankThrottled, 0, false},
-		{"a throttled bank ignores an aggregation just inside the window", sandbox.InstitutionMXBankThrottled, sandbox.ThrottleWindow - aggStep - time.Second, false},
-		{"a throttled bank aggregates once the window has passed", sandbox.InstitutionMXBankThrottled, sandbox.ThrottleWindow - aggStep, true},
-		{"mxbank has no throttle window", sandbox.InstitutionMXBank, 0, true},
+		{"right after a success nothing starts",
+			setup{institution: sandbox.InstitutionMXBankThrottled, password: "password"}, false},
+		{"just inside three hours of the success nothing starts",
+			setup{institution: sandbox.InstitutionMXBankThrottled, password: "password", after: sandbox.ThrottleWindow - time.Second}, false},
+		{"three hours after the success (not after the start) it aggregates",
+			setup{institution: sandbox.InstitutionMXBankThrottled, password: "password", after: sandbox.ThrottleWindow}, true},
+		{"a failed aggregation does not start the window",
+			setup{institution: sandbox.InstitutionMXBankThrottled, password: "INVALID"}, true},
+		{"the throttle applies to other institutions too",
+			setup{institution: sandbox.InstitutionMXBankSlow, password: "password", after: time.Hour}, false},
+		{"and to OAuth members",
+			setup{institution: sandbox.InstitutionMXBankOAuth, after: time.Hour}, false},
+		{"mxbank has no throttle window",
+			setup{institution: sandbox.InstitutionMXBank, password: "password"}, true},
+		{"Options.AggregationThrottle shortens the window",
+			setup{institution: sandbox.InstitutionMXBankThrottled, password: "password", after: 10 * time.Minute,
+				opts: func(o *sandbox.Options) { o.AggregationThrottle = 10 * time.Minute }}, true},
+		{"a shortened window still throttles inside it",
+			setup{institution: sandbox.InstitutionMXBankThrottled, password: "password", after: 9 * time.Minute,
+				opts: func(o *sandbox.Options) { o.AggregationThrottle = 10 * time.Minute }}, false},
+		{"a negative Options.AggregationThrottle disables it",
+			setup{institution: sandbox.InstitutionMXBankThrottled, password: "password",
+				opts: func(o *sandbox.Options) { o.AggregationThrottle = -1 }}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.reason, func(t *testing.T) {
 			g := NewWithT(t)
-			e := newEnv(t)
-			m := e.createMember(e.createUser("u"), tc.institution, "mxuser", "password", nil)
-			e.sb.Advance(aggStep)
+			var opts []func(*sandbox.Options)
+			if tc.setup.opts != nil {
+				opts = append(opts, tc.setup.opts)
+			}
+			e := newEnv(t, opts...)
+			u := e.createUser("u")
+			var m member
+			if tc.setup.institution == sandbox.InstitutionMXBankOAuth {
+				m = e.createMember(u, tc.setup.institution, "", "", map[string]any{"is_oauth": true})
+				g.Expect(e.sb.AuthorizeOAuth(m.GUID)).To(Succeed())
+			} else {
+				m = e.createMember(u, tc.setup.institution, "mxuser", tc.setup.password, nil)
+			}
+			done := aggStep
+			if tc.setup.institution == sandbox.InstitutionMXBankSlow {
+				done = 3 * aggStep
+			}
+			e.sb.Advance(done)
 			before := e.read(m)
-			g.Expect(before.status()).To(Equal(sandbox.StatusConnected))
+			g.Expect(before.IsBeingAggregated).To(BeFalse())
 
-			e.sb.Advance(tc.after)
+			e.sb.Advance(tc.setup.after)
 			r := e.do("POST", e.memberPath(m)+"/aggregate", nil)
 			g.Expect(r.status).To(Equal(http.StatusAccepted), "aggregate is 202 whether or not it starts a job")
 			after := decodeMember(t, r)
@@ -268,10 +340,48 @@ func TestThrottleWindow(t *testing.T) {
 				return
 			}
 			g.Expect(after.jobGUID()).NotTo(Equal(before.jobGUID()))
-			g.Expect(after.AggregatedAt).To(HaveValue(Equal(ts(t0.Add(aggStep + tc.after)))))
+			g.Expect(after.AggregatedAt).To(HaveValue(Equal(ts(t0.Add(done + tc.setup.after)))))
 			g.Expect(after.IsBeingAggregated).To(BeTrue())
 		})
 	}
+
+	t.Run("a background success starts the window too", func(t *testing.T) {
+		g := NewWithT(t)
+		e := newEnv(t)
+		m := e.createMember(e.createUser("u"), sandbox.InstitutionMXBankThrottled, "mxuser", "password", nil)
+		e.sb.Advance(24*time.Hour + aggStep) // the sweep at t0+24h succeeds at t0+24h+aggStep
+		before := e.read(m)
+		g.Expect(before.SuccessfullyAggregatedAt).To(HaveValue(Equal(ts(t0.Add(24*time.Hour + aggStep)))))
+		e.sb.Advance(2 * time.Hour)
+		after := decodeMember(t, e.do("POST", e.memberPath(m)+"/aggregate", nil))
+		g.Expect(after.jobGUID()).To(Equal(before.jobGUID()), "inside three hours of the background success")
+	})
+}
+
+// TestDisabledUsersMembersAreNotAggregated follows the OpenAPI createUser
+// operation ("Disabling a user means that accounts and transactions
+// associated with it will not be updated in the background by MX. It will
+// also restrict access to that user's data") and MX-API.md §4 (403: refused).
+// The exact code is not documented by either; the sandbox answers 403.
+func TestDisabledUsersMembersAreNotAggregated(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t)
+	m := e.connectedMember("u", "mxuser")
+	before := e.read(m)
+	g.Expect(e.do("PUT", "/users/"+m.UserGUID, map[string]any{"user": map[string]any{"is_disabled": true}}).status).To(Equal(http.StatusOK))
+
+	r := e.do("POST", e.memberPath(m)+"/aggregate", nil)
+	g.Expect(r.status).To(Equal(http.StatusForbidden))
+	g.Expect(r.errorMessage(t)).To(ContainSubstring("disabled"))
+	g.Expect(e.read(m).jobGUID()).To(Equal(before.jobGUID()), "no job started")
+
+	e.sb.Advance(24 * time.Hour)
+	g.Expect(e.read(m).jobGUID()).To(Equal(before.jobGUID()), "nor in the background")
+
+	g.Expect(e.do("PUT", "/users/"+m.UserGUID, map[string]any{"user": map[string]any{"is_disabled": false}}).status).To(Equal(http.StatusOK))
+	r = e.do("POST", e.memberPath(m)+"/aggregate", nil)
+	g.Expect(r.status).To(Equal(http.StatusAccepted))
+	g.Expect(decodeMember(t, r).jobGUID()).NotTo(Equal(before.jobGUID()), "enabled again, it aggregates")
 }
 
 func TestDegradedInstitution(t *testing.T) {

@@ -199,7 +199,7 @@ func TestDuplicatesConflict(t *testing.T) {
 			return e.postMember(u, sandbox.InstitutionMXBankSlow, "alice", "password", nil)
 		}, http.StatusAccepted},
 		{"the same credentials for another user are not a duplicate", func() resp {
-			return e.postMember(other, sandbox.InstitutionMXBank, "alice", "password", map[string]any{"id": "member-1"})
+			return e.postMember(other, sandbox.InstitutionMXBank, "alice", "password", map[string]any{"id": "member-of-other"})
 		}, http.StatusAccepted},
 		{"the same username with another password is not a duplicate", func() resp {
 			return e.postMember(u, sandbox.InstitutionMXBank, "alice", "other-password", nil)
@@ -216,6 +216,36 @@ func TestDuplicatesConflict(t *testing.T) {
 		})
 	}
 	NewWithT(t).Expect(e.sb.UserCount()).To(Equal(2))
+}
+
+// TestMemberIDsAreUniqueAcrossUsers follows MX-API.md §11 ("Partner ids"): a
+// member's id must be unique across all members of all users of the client,
+// so create and update member with an id another user's member has are 409.
+func TestMemberIDsAreUniqueAcrossUsers(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t)
+	alice := e.createUser("alice")
+	bob := e.createUser("bob")
+	e.createMember(alice, sandbox.InstitutionMXBank, "alice", "password", map[string]any{"id": "shared-id"})
+	bobs := e.createMember(bob, sandbox.InstitutionMXBank, "bob", "password", map[string]any{"id": "bob-1"})
+
+	r := e.postMember(bob, sandbox.InstitutionMXBank, "bob2", "password", map[string]any{"id": "shared-id"})
+	g.Expect(r.status).To(Equal(http.StatusConflict), "create with another user's member id")
+	g.Expect(r.errorMessage(t)).To(ContainSubstring("shared-id"), "the usual error wrapper")
+
+	r = e.do("PUT", e.memberPath(bobs), map[string]any{"member": map[string]any{"id": "shared-id"}})
+	g.Expect(r.status).To(Equal(http.StatusConflict), "update to another user's member id")
+	g.Expect(r.errorMessage(t)).NotTo(BeEmpty())
+	g.Expect(*e.read(bobs).ID).To(Equal("bob-1"), "the refused update changed nothing")
+	g.Expect(e.sb.MemberCount()).To(Equal(2))
+
+	// Deleting the holder frees the id for every user.
+	holder := e.sb.Members()[0]
+	g.Expect(e.do("DELETE", "/users/"+holder.UserGUID+"/members/"+holder.GUID, nil).status).To(Equal(http.StatusNoContent))
+	r = e.do("PUT", e.memberPath(bobs), map[string]any{"member": map[string]any{"id": "shared-id"}})
+	g.Expect(r.status).To(Equal(http.StatusOK))
+	r = e.postMember(alice, sandbox.InstitutionMXBank, "alice", "password", map[string]any{"id": "bob-1"})
+	g.Expect(r.status).To(Equal(http.StatusAccepted), "bob's old id is free again")
 }
 
 func TestConcurrentCreatesMakeExactlyOneObject(t *testing.T) {

@@ -34,10 +34,15 @@ func TestControlSurfaceIsOffByDefault(t *testing.T) {
 		{"POST", "/_sandbox/clock/advance", `{"seconds":5}`},
 		{"POST", "/_sandbox/members/" + m.GUID + "/authorize", ""},
 		{"GET", "/_sandbox/oauth/authorize?member_guid=" + m.GUID, ""},
+		{"POST", "/_sandbox/members/" + m.GUID + "/jobs", `{"kind":"verification"}`},
+		{"GET", "/_sandbox/held", ""},
+		{"POST", "/_sandbox/held/release", ""},
 		{"GET", "/_sandbox/members", ""},
 		{"PUT", "/_sandbox/faults", `{"GET /users":{"error_rate":1}}`},
 		{"DELETE", "/_sandbox/faults", ""},
 		{"GET", "/_sandbox/calls", ""},
+		{"GET", "/_sandbox/requests", ""},
+		{"DELETE", "/_sandbox/requests", ""},
 		{"POST", "/_sandbox/reset", ""},
 	}
 	for _, tc := range cases {

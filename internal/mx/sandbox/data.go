@@ -308,7 +308,8 @@ func (m *member) countTransactions(from, to time.Time) int {
 
 // recordSuccess records a successful aggregation completed at at: the first
 // one creates the accounts. It returns how many transactions the
-// aggregation created and updated (pending ones that posted).
+// aggregation created and updated (pending ones that posted; with
+// Options.PendingPostsWithNewGUID those are created instead).
 func (s *Sandbox) recordSuccess(m *member, at time.Time) (created, updated int) {
 	if len(m.successes) == 0 {
 		for i := range accountCount(m.username) {
@@ -326,7 +327,11 @@ func (s *Sandbox) recordSuccess(m *member, at time.Time) (created, updated int) 
 	if !today.After(prevDay) {
 		return 0, 0
 	}
-	return m.countTransactions(prevDay.AddDate(0, 0, 1), today), m.countTransactions(prevDay, prevDay)
+	created, updated = m.countTransactions(prevDay.AddDate(0, 0, 1), today), m.countTransactions(prevDay, prevDay)
+	if s.opts.PendingPostsWithNewGUID {
+		return created + updated, 0
+	}
+	return created, updated
 }
 
 // successesAround returns the first successful aggregation whose day
@@ -350,7 +355,9 @@ func (m *member) successesAround(d time.Time) (covering, next time.Time) {
 
 // transactions returns the transactions of the given accounts of m dated
 // from..to inclusive, newest day first, then by account and order of the day.
-func (m *member) transactions(accts []*account, from, to time.Time) []transactionJSON {
+// With newGUIDOnPost a transaction that was pending when found and has since
+// posted is a new transaction (new guid, created when it posted).
+func (m *member) transactions(accts []*account, from, to time.Time, newGUIDOnPost bool) []transactionJSON {
 	first, last, ok := m.history()
 	if !ok {
 		return nil
@@ -367,19 +374,24 @@ func (m *member) transactions(accts []*account, from, to time.Time) []transactio
 		for _, a := range accts {
 			f := facts(m.inst.Code, m.username, a.index)
 			for n, t := range dayTransactions(m.inst.Code, m.username, a.index, f, d) {
-				out = append(out, m.transactionJSON(a, f, d, n, t, covering, next, d.Equal(last)))
+				out = append(out, m.transactionJSON(a, f, d, n, t, covering, next, d.Equal(last), newGUIDOnPost))
 			}
 		}
 	}
 	return out
 }
 
-func (m *member) transactionJSON(a *account, f accountFacts, d time.Time, n int, t txnSpec, created, posted time.Time, pending bool) transactionJSON {
+// transactionJSON renders the n-th transaction t of account a on day d,
+// found by the aggregation at created. When it was pending then (d is that
+// aggregation's day) it posted with the aggregation at posted; pending says
+// it still is.
+func (m *member) transactionJSON(a *account, f accountFacts, d time.Time, n int, t txnSpec, created, posted time.Time, pending, newGUIDOnPost bool) transactionJSON {
 	date := d.Format(time.DateOnly)
 	kind, status := "DEBIT", "POSTED"
 	if t.credit {
 		kind = "CREDIT"
 	}
+	guid := stableGUID("TRN", m.guid, strconv.Itoa(a.index), date, strconv.Itoa(n))
 	updated := created
 	var postedAt *string
 	if pending {
@@ -388,6 +400,11 @@ func (m *member) transactionJSON(a *account, f accountFacts, d time.Time, n int,
 		postedAt = timestamp(d.Add(23 * time.Hour))
 		if day(created).Equal(d) && !posted.IsZero() {
 			updated = posted
+			if newGUIDOnPost {
+				// The pending transaction is gone; the posted one is new.
+				created = posted
+				guid = stableGUID("TRN", m.guid, strconv.Itoa(a.index), date, strconv.Itoa(n), "posted")
+			}
 		}
 	}
 	var merchantGUID *string
@@ -405,7 +422,7 @@ func (m *member) transactionJSON(a *account, f accountFacts, d time.Time, n int,
 		CurrencyCode:        f.tmpl.Currency,
 		Date:                date,
 		Description:         t.description,
-		GUID:                stableGUID("TRN", m.guid, strconv.Itoa(a.index), date, strconv.Itoa(n)),
+		GUID:                guid,
 		ID:                  fmt.Sprintf("%s-%s-%d", f.id, d.Format("20060102"), n),
 		IsBillPay:           t.billPay,
 		IsDirectDeposit:     t.directDeposit,

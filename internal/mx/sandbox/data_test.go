@@ -171,6 +171,61 @@ func TestPagination(t *testing.T) {
 	})
 }
 
+// TestEveryListEchoesTheRecordsPerPageItUsed follows MX-API.md §3 and the
+// OpenAPI parameters recordsPerPage / recordsPerPageMax1000: records_per_page
+// defaults to 25, is valid from 10 to 100 (institutions) or 1000 (every other
+// list), a value above the maximum falls back to 25 (not clamped, not a
+// 400), and pagination.per_page says what was used.
+func TestEveryListEchoesTheRecordsPerPageItUsed(t *testing.T) {
+	e := newEnv(t)
+	m := e.connectedMember("u", "mxuser")
+	challenged := e.createMember(m.UserGUID, sandbox.InstitutionMXBank, "mfa", "challenge_multi", nil)
+	e.sb.Advance(aggStep)
+	g := NewWithT(t)
+	g.Expect(e.status(challenged).status()).To(Equal(sandbox.StatusChallenged))
+	accts, _ := e.accounts(m, "")
+	lists := []struct {
+		path string
+		max  int
+	}{
+		{"/users", 1000},
+		{"/institutions", 100},
+		{"/institutions/mxbank/credentials", 1000},
+		{"/users/" + m.UserGUID + "/members", 1000},
+		{e.memberPath(m) + "/accounts", 1000},
+		{e.memberPath(challenged) + "/challenges", 1000},
+		{e.memberPath(m) + "/transactions", 1000},
+		{"/users/" + m.UserGUID + "/accounts/" + accts[0].GUID + "/transactions", 1000},
+		{"/users/" + m.UserGUID + "/transactions", 1000},
+	}
+	for _, l := range lists {
+		cases := []struct {
+			query string
+			want  int
+		}{
+			{"", 25},
+			{"?records_per_page=10", 10},
+			{"?records_per_page=37", 37},
+			{fmt.Sprintf("?records_per_page=%d", l.max), l.max},
+			{fmt.Sprintf("?records_per_page=%d", l.max+1), 25},
+			{"?records_per_page=3", 10},
+		}
+		for _, tc := range cases {
+			t.Run(l.path+tc.query, func(t *testing.T) {
+				g := NewWithT(t)
+				r := e.do("GET", l.path+tc.query, nil)
+				g.Expect(r.status).To(Equal(http.StatusOK), string(r.body))
+				var body struct {
+					Pagination pagination `json:"pagination"`
+				}
+				r.into(t, &body)
+				g.Expect(body.Pagination.PerPage).To(Equal(tc.want))
+				g.Expect(body.Pagination.TotalPages).To(Equal((body.Pagination.TotalEntries + tc.want - 1) / tc.want))
+			})
+		}
+	}
+}
+
 func TestTransactions(t *testing.T) {
 	g := NewWithT(t)
 	e := newEnv(t)

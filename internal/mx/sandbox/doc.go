@@ -1,14 +1,17 @@
 // Package sandbox is an in-memory MX Platform API (version 20111101) for
 // tests, demos and benchmarks. It speaks MX's wire format over real HTTP with
 // MX's status codes and quirks, runs members through MX's aggregation state
-// machine on an injectable clock, and can inject faults, count calls and
-// send webhooks. docs/sandbox.md is the user guide; MX-API.md is the
+// machine on an injectable clock, and can inject faults, count and log
+// requests and send webhooks. docs/sandbox.md is the user guide; MX-API.md is the
 // reference it reproduces.
 //
 // Institutions: mxbank (the test bank, password selects the outcome),
-// mx_bank_oauth (OAuth, PENDING until AuthorizeOAuth), mxbank_throttled
-// (3-hour throttle window on foreground aggregation), mxbank_degraded (always
-// DEGRADED) and mxbank_slow (DELAYED before CONNECTED).
+// mx_bank_oauth (OAuth, PENDING until AuthorizeOAuth or OpenOAuthWindow, and
+// deleted if still PENDING after OAuthPendingTimeout), mxbank_throttled
+// (mxbank with the aggregation throttle), mxbank_degraded (always DEGRADED)
+// and mxbank_slow (DELAYED before CONNECTED). Every institution but mxbank
+// ignores a foreground aggregation requested within
+// Options.AggregationThrottle (3 h) of the member's last successful one.
 //
 // mxbank passwords (case-sensitive; any other password connects):
 //

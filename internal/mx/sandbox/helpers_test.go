@@ -49,6 +49,7 @@ func newEnv(t *testing.T, mutate ...func(*sandbox.Options)) *env {
 	sb := sandbox.New(opts)
 	srv := httptest.NewServer(sb)
 	t.Cleanup(func() {
+		sb.ReleaseHeld() // a held request would keep srv.Close waiting
 		srv.Close()
 		sb.Close()
 	})

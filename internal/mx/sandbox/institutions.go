@@ -15,8 +15,9 @@ const (
 	// InstitutionMXBankOAuth is the OAuth test bank: members are created with
 	// is_oauth and wait in PENDING until the end user authorises them.
 	InstitutionMXBankOAuth = "mx_bank_oauth"
-	// InstitutionMXBankThrottled behaves like mxbank but refuses to start a
-	// foreground aggregation within ThrottleWindow of the last one.
+	// InstitutionMXBankThrottled behaves like mxbank but, like every
+	// institution other than mxbank, ignores a foreground aggregation
+	// requested within the throttle window after the last successful one.
 	InstitutionMXBankThrottled = "mxbank_throttled"
 	// InstitutionMXBankDegraded accepts any credentials and always ends DEGRADED.
 	InstitutionMXBankDegraded = "mxbank_degraded"
@@ -25,8 +26,10 @@ const (
 	InstitutionMXBankSlow = "mxbank_slow"
 )
 
-// ThrottleWindow is how long after the last aggregation a throttled
-// institution ignores foreground aggregation requests (MX: "typically three hours").
+// ThrottleWindow is MX's aggregation throttle: how long after a member's last
+// successful aggregation (foreground or background) a foreground aggregation
+// request starts nothing (MX-API.md §4 and §11: "typically three hours").
+// Options.AggregationThrottle overrides it.
 const ThrottleWindow = 3 * time.Hour
 
 // Credential field names of the credential-based institutions.
@@ -50,8 +53,9 @@ type institution struct {
 	URL           string
 	SupportsOAuth bool
 	Credentials   []credentialField
-	// Throttle is the foreground aggregation throttle window; 0 means none.
-	Throttle time.Duration
+	// Unthrottled exempts the institution from the aggregation throttle
+	// (MX-API.md §8: mxbank has no throttle window).
+	Unthrottled bool
 	// AlwaysDegraded ends every aggregation in DEGRADED.
 	AlwaysDegraded bool
 	// Slow shows DELAYED and takes three aggregation durations to connect.
@@ -82,6 +86,7 @@ func passwordInstitution(code, name string) *institution {
 // catalog returns the institutions in the order the list endpoint serves them.
 func catalog() []*institution {
 	mxbank := passwordInstitution(InstitutionMXBank, "MX Bank")
+	mxbank.Unthrottled = true
 
 	oauth := &institution{
 		Code:          InstitutionMXBankOAuth,
@@ -92,7 +97,6 @@ func catalog() []*institution {
 	}
 
 	throttled := passwordInstitution(InstitutionMXBankThrottled, "MX Bank (Throttled)")
-	throttled.Throttle = ThrottleWindow
 
 	degraded := passwordInstitution(InstitutionMXBankDegraded, "MX Bank (Degraded)")
 	degraded.AlwaysDegraded = true

@@ -63,10 +63,10 @@ func (s *Sandbox) listCredentials(req *request) reply {
 	if rep != nil {
 		return *rep
 	}
+	start, end, p := paginate(req.URL.Query(), len(inst.Credentials), MaxPerPage)
 	creds := []credentialJSON{}
-	for _, c := range inst.Credentials {
+	for _, c := range inst.Credentials[start:end] {
 		creds = append(creds, credentialJSON{GUID: c.GUID, FieldName: c.FieldName, FieldType: c.Type, Label: c.Label, Type: c.Type, DisplayOrder: c.DisplayOrder})
 	}
-	p := paginationJSON{CurrentPage: 1, PerPage: DefaultPerPage, TotalEntries: len(creds), TotalPages: min(1, len(creds))}
 	return reply{status: http.StatusOK, body: credentialsResponse{Credentials: creds, Pagination: p}}
 }

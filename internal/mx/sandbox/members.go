@@ -2,9 +2,6 @@ package sandbox
 
 import (
 	"net/http"
-	"net/url"
-	"sort"
-	"time"
 )
 
 // needsCredentials are the statuses in which MX reports
@@ -99,16 +96,26 @@ func applyCredentials(inst *institution, creds []credentialValue, username, pass
 	return nil
 }
 
-func (s *Sandbox) memberIDTaken(u *user, id string, except *member) bool {
+// memberIDTaken reports whether a member other than except already has the
+// partner id. MX-API.md §11 ("Partner ids"): a member's id is unique across
+// all members of all users of the client, not just per user.
+func (s *Sandbox) memberIDTaken(id string, except *member) bool {
 	if id == "" {
 		return false
 	}
-	for _, m := range u.members {
-		if m != except && m.id == id {
-			return true
-		}
+	m, ok := s.membersByID[id]
+	return ok && m != except
+}
+
+// setMemberID changes a member's partner id, keeping the id index current.
+func (s *Sandbox) setMemberID(m *member, id string) {
+	if m.id != "" && s.membersByID[m.id] == m {
+		delete(s.membersByID, m.id)
 	}
-	return false
+	m.id = id
+	if id != "" {
+		s.membersByID[id] = m
+	}
 }
 
 func (s *Sandbox) createMember(req *request) reply {
@@ -145,8 +152,8 @@ func (s *Sandbox) createMember(req *request) reply {
 	if f.ID != nil {
 		id = *f.ID
 	}
-	if s.memberIDTaken(u, id, nil) {
-		return errReply(http.StatusConflict, "A member with id %q already exists for this user.", id)
+	if s.memberIDTaken(id, nil) {
+		return errReply(http.StatusConflict, "A member with id %q already exists.", id)
 	}
 	if !oauth {
 		for _, other := range u.members {
@@ -157,7 +164,6 @@ func (s *Sandbox) createMember(req *request) reply {
 	}
 	m := &member{
 		guid:              s.newGUID("MBR"),
-		id:                id,
 		user:              u,
 		inst:              inst,
 		username:          username,
@@ -170,14 +176,16 @@ func (s *Sandbox) createMember(req *request) reply {
 	if f.Metadata != nil {
 		m.metadata = *f.Metadata
 	}
+	s.setMemberID(m, id)
 	s.members[m.guid] = m
 	s.memberOrder = append(s.memberOrder, m)
 	u.members = append(u.members, m)
 
 	switch {
 	case oauth:
-		m.oauthWindowURI = s.oauthWindowURI(req, m)
+		s.mintOAuthWindowURI(req, m)
 		s.setStatus(m, StatusPending)
+		s.schedule(m, req.now.Add(OAuthPendingTimeout), evOAuthExpire)
 		return s.memberReply(http.StatusOK, m)
 	case f.SkipAggregation:
 		s.setStatus(m, StatusCreated)
@@ -185,20 +193,6 @@ func (s *Sandbox) createMember(req *request) reply {
 	}
 	s.startAggregation(m, req.now, false, StatusCreated)
 	return s.memberReply(http.StatusAccepted, m)
-}
-
-// oauthWindowURI is where the end user authorises an OAuth member. With the
-// control surface on it is a sandbox page that authorises on a GET, so a
-// demo can click through; otherwise a placeholder on the institution's site.
-func (s *Sandbox) oauthWindowURI(req *request, m *member) string {
-	if !s.opts.EnableControl {
-		return "https://oauth.mxbank.example/authorize?state=" + url.QueryEscape(m.guid)
-	}
-	scheme := "http"
-	if req.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + req.Host + "/_sandbox/oauth/authorize?member_guid=" + url.QueryEscape(m.guid)
 }
 
 func (s *Sandbox) listMembers(req *request) reply {
@@ -232,8 +226,8 @@ func (s *Sandbox) updateMember(req *request) reply {
 		return errReply(http.StatusBadRequest, "A member object with at least one attribute is required.")
 	}
 	f := body.Member
-	if f.ID != nil && s.memberIDTaken(m.user, *f.ID, m) {
-		return errReply(http.StatusConflict, "A member with id %q already exists for this user.", *f.ID)
+	if f.ID != nil && s.memberIDTaken(*f.ID, m) {
+		return errReply(http.StatusConflict, "A member with id %q already exists.", *f.ID)
 	}
 	if len(f.Credentials) > 0 {
 		if m.isOAuth {
@@ -255,7 +249,7 @@ func (s *Sandbox) updateMember(req *request) reply {
 		}
 	}
 	if f.ID != nil {
-		m.id = *f.ID
+		s.setMemberID(m, *f.ID)
 	}
 	if f.Metadata != nil {
 		m.metadata = *f.Metadata
@@ -281,6 +275,7 @@ func (s *Sandbox) deleteMember(req *request) reply {
 func (s *Sandbox) removeMember(m *member) {
 	s.unschedule(m)
 	m.deleted = true
+	s.setMemberID(m, "")
 	delete(s.members, m.guid)
 	s.memberOrder = removeFrom(s.memberOrder, m)
 	m.user.members = removeFrom(m.user.members, m)
@@ -289,6 +284,9 @@ func (s *Sandbox) removeMember(m *member) {
 	}
 }
 
+// readMemberStatus answers OpenAPI readMemberStatus with exactly the fields
+// of MemberStatusResponse: no connection_status_message (MX-API.md §11,
+// "Status vs member": that message is only on the member).
 func (s *Sandbox) readMemberStatus(req *request) reply {
 	m, rep := s.lookupMember(req)
 	if rep != nil {
@@ -297,7 +295,6 @@ func (s *Sandbox) readMemberStatus(req *request) reply {
 	j := memberStatusJSON{
 		AggregatedAt:               timestamp(m.aggregatedAt),
 		ConnectionStatus:           strPtr(m.status),
-		ConnectionStatusMessage:    strPtr(statusMessage(m.status, m.inst.Name)),
 		GUID:                       m.guid,
 		HasProcessedAccountNumbers: len(m.successes) > 0,
 		HasProcessedAccounts:       len(m.successes) > 0,
@@ -312,20 +309,32 @@ func (s *Sandbox) readMemberStatus(req *request) reply {
 	return reply{status: http.StatusOK, body: memberStatusResponse{Member: j}}
 }
 
-// aggregateMember starts a foreground aggregation. Like MX it answers 202
-// without starting anything when a job already runs (CHALLENGED included),
-// inside the institution's throttle window, for an OAuth member the user has
-// not authorised yet, and for a PREVENTED member.
+// aggregateMember starts a foreground aggregation. Like MX it answers 409
+// while a job of another kind (StartJob) runs, and 202 without starting
+// anything when an aggregation already runs (CHALLENGED included),
+// inside the throttle window after the last successful aggregation, for an
+// OAuth member the user has not authorised yet, and for a PREVENTED member.
+//
+// A member of a disabled user is refused with 403. The OpenAPI createUser
+// text says disabling a user "will also restrict access to that user's data
+// until they are no longer disabled"; neither it nor MX-API.md names the
+// status, so the sandbox uses MX's refusal code (MX-API.md §4: 403).
 func (s *Sandbox) aggregateMember(req *request) reply {
 	m, rep := s.lookupMember(req)
 	if rep != nil {
 		return *rep
 	}
+	if m.user.isDisabled {
+		return errReply(http.StatusForbidden, "The user is disabled; its members cannot be aggregated until it is enabled again.")
+	}
 	switch {
+	case m.aggregating && m.jobKind != JobAggregation:
+		// MX-API.md §2 (aggregate): 409 when a job of another kind runs.
+		return errReply(http.StatusConflict, "A %s job is running for this member; aggregate it once that job has finished.", m.jobKind)
 	case m.aggregating:
 	case m.isOAuth && !m.oauthAuthorized:
 	case m.status == StatusPrevented:
-	case m.throttled(req.now):
+	case s.throttled(m, req.now):
 	default:
 		s.startAggregation(m, req.now, false, "")
 	}
@@ -340,11 +349,11 @@ func (s *Sandbox) listChallenges(req *request) reply {
 	if m.status != StatusChallenged {
 		return reply{status: http.StatusNoContent}
 	}
+	start, end, p := paginate(req.URL.Query(), len(m.challenges), MaxPerPage)
 	out := []challengeJSON{}
-	for _, c := range m.challenges {
+	for _, c := range m.challenges[start:end] {
 		out = append(out, s.challengeJSON(c))
 	}
-	p := paginationJSON{CurrentPage: 1, PerPage: DefaultPerPage, TotalEntries: len(out), TotalPages: 1}
 	return reply{status: http.StatusOK, body: challengesResponse{Challenges: out, Pagination: p}}
 }
 
@@ -376,14 +385,6 @@ func (s *Sandbox) resumeMember(req *request) reply {
 	return s.memberReply(http.StatusAccepted, m)
 }
 
-func (s *Sandbox) readOAuthWindowURI(req *request) reply {
-	m, rep := s.lookupMember(req)
-	if rep != nil {
-		return *rep
-	}
-	return reply{status: http.StatusOK, body: oauthWindowResponse{Member: oauthWindowJSON{GUID: m.guid, OAuthWindowURI: strPtr(m.oauthWindowURI)}}}
-}
-
 func (s *Sandbox) listMemberAccounts(req *request) reply {
 	m, rep := s.lookupMember(req)
 	if rep != nil {
@@ -395,80 +396,4 @@ func (s *Sandbox) listMemberAccounts(req *request) reply {
 		out = append(out, s.accountJSON(a))
 	}
 	return reply{status: http.StatusOK, body: accountsResponse{Accounts: out, Pagination: p}}
-}
-
-// dateRange reads from_date and to_date (YYYY-MM-DD, inclusive); they
-// default to today-120 days and today+5 days.
-func dateRange(q url.Values, now time.Time) (from, to time.Time, rep *reply) {
-	today := day(now)
-	from, to = today.AddDate(0, 0, -120), today.AddDate(0, 0, 5)
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from_date", &from}, {"to_date", &to}} {
-		v := q.Get(p.name)
-		if v == "" {
-			continue
-		}
-		t, err := time.Parse(time.DateOnly, v)
-		if err != nil {
-			r := errReply(http.StatusBadRequest, "%s must be a date in YYYY-MM-DD format.", p.name)
-			return from, to, &r
-		}
-		*p.dst = t
-	}
-	return from, to, nil
-}
-
-func transactionsReply(q url.Values, txns []transactionJSON) reply {
-	start, end, p := paginate(q, len(txns), MaxPerPage)
-	return reply{status: http.StatusOK, body: transactionsResponse{Transactions: nonNil(txns[start:end]), Pagination: p}}
-}
-
-func (s *Sandbox) listMemberTransactions(req *request) reply {
-	m, rep := s.lookupMember(req)
-	if rep != nil {
-		return *rep
-	}
-	q := req.URL.Query()
-	from, to, rep := dateRange(q, req.now)
-	if rep != nil {
-		return *rep
-	}
-	return transactionsReply(q, m.transactions(m.accounts, from, to))
-}
-
-func (s *Sandbox) listAccountTransactions(req *request) reply {
-	u, rep := s.lookupUser(req)
-	if rep != nil {
-		return *rep
-	}
-	a, ok := s.accounts[req.PathValue("account")]
-	if !ok || a.member.user != u {
-		return errReply(http.StatusNotFound, "Account not found.")
-	}
-	q := req.URL.Query()
-	from, to, rep := dateRange(q, req.now)
-	if rep != nil {
-		return *rep
-	}
-	return transactionsReply(q, a.member.transactions([]*account{a}, from, to))
-}
-
-func (s *Sandbox) listUserTransactions(req *request) reply {
-	u, rep := s.lookupUser(req)
-	if rep != nil {
-		return *rep
-	}
-	q := req.URL.Query()
-	from, to, rep := dateRange(q, req.now)
-	if rep != nil {
-		return *rep
-	}
-	var txns []transactionJSON
-	for _, m := range u.members {
-		txns = append(txns, m.transactions(m.accounts, from, to)...)
-	}
-	sort.SliceStable(txns, func(i, j int) bool { return txns[i].Date > txns[j].Date })
-	return transactionsReply(q, txns)
 }

@@ -188,6 +188,10 @@ func TestIntegerChallengeTypes(t *testing.T) {
 	}
 }
 
+// OAuthAlmostExpired is just under the hour after which MX deletes a member
+// still PENDING.
+const OAuthAlmostExpired = sandbox.OAuthPendingTimeout - time.Minute
+
 func TestOAuthMember(t *testing.T) {
 	g := NewWithT(t)
 	e := newEnv(t)
@@ -210,14 +214,16 @@ func TestOAuthMember(t *testing.T) {
 	}
 	r.into(t, &win)
 	g.Expect(win.Member.GUID).To(Equal(m.GUID))
-	g.Expect(win.Member.OAuthWindowURI).To(Equal(m.OAuthWindowURI))
+	g.Expect(win.Member.OAuthWindowURI).To(HaveValue(HavePrefix("https://")))
+	g.Expect(win.Member.OAuthWindowURI).NotTo(Equal(m.OAuthWindowURI), "each request mints a new URI")
+	g.Expect(e.read(m).OAuthWindowURI).To(Equal(win.Member.OAuthWindowURI), "the member reports the newest")
 
 	r = e.do("POST", e.memberPath(m)+"/aggregate", nil)
 	g.Expect(r.status).To(Equal(http.StatusAccepted))
 	g.Expect(decodeMember(t, r).MostRecentJobGUID).To(BeNil(), "nothing to aggregate before the user authorises")
 
-	e.sb.Advance(48 * time.Hour)
-	g.Expect(e.status(m).status()).To(Equal(sandbox.StatusPending), "the user has not authorised; background sweeps skip it")
+	e.sb.Advance(OAuthAlmostExpired)
+	g.Expect(e.status(m).status()).To(Equal(sandbox.StatusPending), "the user has not authorised yet")
 
 	g.Expect(e.sb.AuthorizeOAuth(m.GUID)).To(Succeed())
 	s := e.status(m)

@@ -5,7 +5,10 @@ import (
 	"strconv"
 )
 
-// Pagination limits (MX-API.md §3).
+// Pagination limits (MX-API.md §3; OpenAPI parameters recordsPerPage, used by
+// listInstitutions, and recordsPerPageMax1000, used by every other list the
+// sandbox serves: users, members, accounts, transactions, credentials and
+// challenges).
 const (
 	DefaultPerPage         = 25
 	MinPerPage             = 10

@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -59,10 +58,26 @@ type Options struct {
 	// webhooks, POSTed asynchronously with HTTP Basic
 	// WebhookUsername/WebhookPassword (when the username is set).
 	WebhookURL, WebhookUsername, WebhookPassword string
+	// WebhookRetryInterval is the sandbox time before the first retry of a
+	// failed webhook delivery; each of the WebhookRetries retries waits twice
+	// as long as the one before (0 means DefaultWebhookRetryInterval, which
+	// spreads them over about 24 h as MX does).
+	WebhookRetryInterval time.Duration
 	// IntegerChallengeTypes makes challenges report "type" as MX's integer
 	// code (TEXT 0, OPTIONS 2, TOKEN 12, IMAGE_DATA 13, IMAGE_OPTIONS 14)
 	// instead of the default string.
 	IntegerChallengeTypes bool
+	// PendingPostsWithNewGUID makes a pending transaction that posts (at the
+	// next successful aggregation on a later day) come back as a new
+	// transaction with a new guid, the pending one disappearing, as MX does
+	// for some institutions (MX-API.md §11, "Transactions"). By default it
+	// keeps its guid and only its status and updated_at change.
+	PendingPostsWithNewGUID bool
+	// AggregationThrottle is how long after a member's last successful
+	// aggregation a foreground aggregation request starts nothing, at every
+	// institution but mxbank: 0 means MX's ThrottleWindow (3 h), a negative
+	// value disables the throttle.
+	AggregationThrottle time.Duration
 }
 
 // Sandbox is an in-memory MX Platform API. It is an http.Handler; all its
@@ -72,6 +87,7 @@ type Sandbox struct {
 	clock        Clock
 	fake         *FakeClock
 	duration     time.Duration
+	throttle     time.Duration
 	institutions []*institution
 	instByCode   map[string]*institution
 	mux          *http.ServeMux
@@ -82,6 +98,7 @@ type Sandbox struct {
 	usersByID   map[string]*user
 	userOrder   []*user
 	members     map[string]*member
+	membersByID map[string]*member
 	memberOrder []*member
 	accounts    map[string]*account
 	seqs        map[string]uint64
@@ -89,7 +106,12 @@ type Sandbox struct {
 	eventSeq    uint64
 	nextSweep   time.Time
 	calls       map[string]int
+	requests    requestLog
 	faults      map[string]*faultState
+	// held counts the requests a Hold fault holds; closing release lets
+	// them go.
+	held    int
+	release chan struct{}
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -108,6 +130,7 @@ func New(opts Options) *Sandbox {
 		duration:   opts.AggregationDuration,
 		instByCode: map[string]*institution{},
 		stop:       make(chan struct{}),
+		release:    make(chan struct{}),
 	}
 	if s.clock == nil {
 		s.clock = realClock{}
@@ -116,6 +139,12 @@ func New(opts Options) *Sandbox {
 	if s.duration <= 0 {
 		s.duration = DefaultAggregationDuration
 	}
+	switch s.throttle = opts.AggregationThrottle; {
+	case s.throttle == 0:
+		s.throttle = ThrottleWindow
+	case s.throttle < 0:
+		s.throttle = 0
+	}
 	s.institutions = catalog()
 	for _, inst := range s.institutions {
 		s.instByCode[inst.Code] = inst
@@ -123,7 +152,7 @@ func New(opts Options) *Sandbox {
 	s.resetLocked()
 	s.routes()
 	if opts.WebhookURL != "" {
-		s.hooks = newWebhookSender(opts.WebhookURL, opts.WebhookUsername, opts.WebhookPassword)
+		s.hooks = newWebhookSender(opts, s.clock)
 		s.hooks.start()
 	}
 	s.wg.Add(1)
@@ -136,8 +165,9 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Close stops the ticker and the webhook sender; undelivered webhooks are
-// dropped. It is safe to call more than once.
+// Close stops the ticker and the webhook sender (undelivered webhooks are
+// dropped) and ends held requests with a closed connection. It is safe to
+// call more than once.
 func (s *Sandbox) Close() {
 	s.closeOnce.Do(func() {
 		close(s.stop)
@@ -159,6 +189,9 @@ func (s *Sandbox) Advance(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.processLocked(s.clock.Now())
+	if s.hooks != nil {
+		s.hooks.poke()
+	}
 }
 
 // Calls returns a copy of the per-endpoint call counters.
@@ -197,13 +230,15 @@ func (s *Sandbox) ResetCalls() {
 	s.calls = map[string]int{}
 }
 
-// Reset drops every user, member, account, fault, counter and queued webhook
-// and restarts guid sequences and the background schedule, as if the
-// sandbox had just been created (the clock is left alone).
+// Reset drops every user, member, account, fault, counter, request record
+// and queued webhook, releases held requests and restarts guid sequences and
+// the background schedule, as if the sandbox had just been created (the
+// clock is left alone).
 func (s *Sandbox) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.resetLocked()
+	s.releaseHeldLocked()
 	if s.hooks != nil {
 		s.hooks.drop()
 	}
@@ -214,6 +249,7 @@ func (s *Sandbox) resetLocked() {
 	s.usersByID = map[string]*user{}
 	s.userOrder = nil
 	s.members = map[string]*member{}
+	s.membersByID = map[string]*member{}
 	s.memberOrder = nil
 	s.accounts = map[string]*account{}
 	s.seqs = map[string]uint64{}
@@ -221,6 +257,7 @@ func (s *Sandbox) resetLocked() {
 	s.eventSeq = 0
 	s.nextSweep = s.clock.Now().Add(BackgroundInterval)
 	s.calls = map[string]int{}
+	s.requests.reset()
 	s.faults = map[string]*faultState{}
 }
 
@@ -283,31 +320,6 @@ func (s *Sandbox) snapshot(m *member) MemberSnapshot {
 	}
 }
 
-// AuthorizeOAuth plays the end user completing the OAuth window of a PENDING
-// OAuth member: the member leaves PENDING and its first aggregation starts.
-func (s *Sandbox) AuthorizeOAuth(memberGUID string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.clock.Now()
-	s.processLocked(now)
-	m, ok := s.members[memberGUID]
-	if !ok {
-		return fmt.Errorf("member %q: %w", memberGUID, ErrNotFound)
-	}
-	if !m.isOAuth || m.status != StatusPending {
-		return fmt.Errorf("member %q is not a PENDING OAuth member (status %s): %w", memberGUID, m.status, ErrNotPending)
-	}
-	m.oauthAuthorized = true
-	s.startAggregation(m, now, false, StatusCreated)
-	return nil
-}
-
-// Errors returned by AuthorizeOAuth.
-var (
-	ErrNotFound   = errors.New("not found")
-	ErrNotPending = errors.New("not a pending OAuth member")
-)
-
 // newGUID returns the next guid with prefix, shaped like MX's guids and
 // counting up from 1 per prefix (USR-00000000-0000-0000-0000-000000000001).
 func (s *Sandbox) newGUID(prefix string) string {
@@ -327,6 +339,9 @@ func (s *Sandbox) tick() {
 			s.mu.Lock()
 			s.processLocked(s.clock.Now())
 			s.mu.Unlock()
+			if s.hooks != nil {
+				s.hooks.poke()
+			}
 		}
 	}
 }
@@ -392,10 +407,16 @@ func (s *Sandbox) routes() {
 	})
 }
 
-// serveAPI runs one MX request: count it, apply the endpoint's fault, check
-// credentials and the Accept version, then run the handler under the lock
-// after applying the transitions due now.
-func (s *Sandbox) serveAPI(endpoint string, h apiHandler, w http.ResponseWriter, r *http.Request) {
+// serveAPI runs one MX request: count and log it, apply the endpoint's
+// fault, check credentials and the Accept version, then run the handler
+// under the lock after applying the transitions due now.
+func (s *Sandbox) serveAPI(endpoint string, h apiHandler, rw http.ResponseWriter, r *http.Request) {
+	w := &statusWriter{ResponseWriter: rw}
+	rec := RequestRecord{Time: s.clock.Now(), WallTime: time.Now(), Endpoint: endpoint}
+	defer func() {
+		rec.Status = w.status
+		s.recordRequest(rec)
+	}()
 	s.mu.Lock()
 	s.calls[endpoint]++
 	latency := s.faultLatencyLocked(endpoint)
@@ -426,18 +447,24 @@ func (s *Sandbox) serveAPI(endpoint string, h apiHandler, w http.ResponseWriter,
 	}
 
 	rep, d := s.execute(endpoint, h, &request{Request: r, body: body})
+	if d.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(d.retryAfter/time.Second), 10))
+	}
 	switch {
 	case d.rateLimited:
-		if d.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.FormatInt(int64(d.retryAfter/time.Second), 10))
-		}
 		writeJSON(w, errReply(http.StatusTooManyRequests, "Too many requests. Please slow down."))
 	case d.serverError:
 		writeJSON(w, errReply(http.StatusInternalServerError, "An unexpected error occurred. Please try again."))
+	case d.serviceUnavailable:
+		writeJSON(w, errReply(http.StatusServiceUnavailable, "The service is temporarily unavailable for maintenance. Please try again later."))
 	case d.commitThenFail && d.drop:
 		dropConnection(w)
 	case d.commitThenFail:
 		writeJSON(w, errReply(http.StatusInternalServerError, "An unexpected error occurred. Please try again."))
+	case d.malformed:
+		writeMalformed(w, rep)
+	case d.hold:
+		s.holdResponse(w, r)
 	default:
 		writeJSON(w, rep)
 	}
@@ -447,7 +474,7 @@ func (s *Sandbox) execute(endpoint string, h apiHandler, req *request) (reply, f
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	d := s.decideFaultLocked(endpoint)
-	if d.rateLimited || d.serverError {
+	if d.noEffect() {
 		return reply{}, d
 	}
 	req.now = s.clock.Now()
@@ -494,6 +521,24 @@ func writeJSON(w http.ResponseWriter, rep reply) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
+// writeMalformed answers rep with its status and headers but only the first
+// half of its JSON body: a proper prefix of a JSON object is never valid
+// JSON. A reply without a body is written as is.
+func writeMalformed(w http.ResponseWriter, rep reply) {
+	if rep.body == nil {
+		writeJSON(w, rep)
+		return
+	}
+	b, err := json.Marshal(rep.body)
+	if err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", AcceptVersion+"; charset=utf-8")
+	w.WriteHeader(rep.status)
+	_, _ = w.Write(b[:len(b)/2])
+}
+
 // dropConnection closes the client connection without answering.
 func dropConnection(w http.ResponseWriter) {
 	conn, _, err := http.NewResponseController(w).Hijack()
@@ -527,6 +572,8 @@ const (
 	evDelayed
 	// evExpire ends an unanswered CHALLENGED in EXPIRED.
 	evExpire
+	// evOAuthExpire deletes an OAuth member still PENDING.
+	evOAuthExpire
 )
 
 type event struct {

@@ -253,7 +253,6 @@ type memberStatusJSON struct {
 	AggregatedAt               *string         `json:"aggregated_at"`
 	Challenges                 []challengeJSON `json:"challenges,omitempty"`
 	ConnectionStatus           *string         `json:"connection_status"`
-	ConnectionStatusMessage    *string         `json:"connection_status_message"`
 	GUID                       string          `json:"guid"`
 	HasProcessedAccountNumbers bool            `json:"has_processed_account_numbers"`
 	HasProcessedAccounts       bool            `json:"has_processed_accounts"`
@@ -373,7 +372,9 @@ type aggregationWebhook struct {
 	UserGUID                 string  `json:"user_guid"`
 	UserID                   *string `json:"user_id"`
 	IsBackground             bool    `json:"is_background"`
+	JobGUID                  string  `json:"job_guid"`
 	CompletedAt              int64   `json:"completed_at"`
+	CompletedOn              string  `json:"completed_on"`
 	TransactionsCreatedCount int     `json:"transactions_created_count"`
 	TransactionsUpdatedCount int     `json:"transactions_updated_count"`
 }
@@ -382,13 +383,31 @@ type aggregationWebhook struct {
 
 // faultJSON is the wire form of Fault on the control surface.
 type faultJSON struct {
-	LatencyMS         int64   `json:"latency_ms"`
-	ErrorRate         float64 `json:"error_rate"`
-	RateLimitRate     float64 `json:"rate_limit_rate"`
-	RetryAfterSeconds int64   `json:"retry_after_seconds"`
-	CommitThenFail    int     `json:"commit_then_fail"`
-	DropConnection    bool    `json:"drop_connection"`
-	Seed              int64   `json:"seed"`
+	LatencyMS              int64   `json:"latency_ms"`
+	ErrorRate              float64 `json:"error_rate"`
+	RateLimitRate          float64 `json:"rate_limit_rate"`
+	ServiceUnavailableRate float64 `json:"service_unavailable_rate"`
+	RetryAfterSeconds      int64   `json:"retry_after_seconds"`
+	CommitThenFail         int     `json:"commit_then_fail"`
+	DropConnection         bool    `json:"drop_connection"`
+	MalformedBody          int     `json:"malformed_body"`
+	Hold                   bool    `json:"hold"`
+	Seed                   int64   `json:"seed"`
+}
+
+type requestRecordJSON struct {
+	Time     string `json:"time"`
+	WallTime string `json:"wall_time"`
+	Endpoint string `json:"endpoint"`
+	Status   int    `json:"status"`
+}
+
+type requestsResponse struct {
+	Requests []requestRecordJSON `json:"requests"`
+}
+
+type heldResponse struct {
+	Held int `json:"held"`
 }
 
 type callsResponse struct {
@@ -399,6 +418,10 @@ type callsResponse struct {
 type clockResponse struct {
 	Now  string `json:"now"`
 	Fake bool   `json:"fake"`
+}
+
+type startJobRequest struct {
+	Kind string `json:"kind"`
 }
 
 type advanceRequest struct {

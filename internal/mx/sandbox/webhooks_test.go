@@ -98,6 +98,8 @@ func TestWebhooks(t *testing.T) {
 	g.Eventually(rc.received).Should(HaveLen(2), "RESUMED and CONNECTED send no CONNECTION_STATUS; completion sends AGGREGATION")
 	agg := rc.received()[1].Body
 	total := len(e.allTransactions(e.memberPath(m) + "/transactions"))
+	// MX-API.md §9 and MX's aggregation webhook reference: completed_at is
+	// Unix time, completed_on the date, job_guid the aggregation's job.
 	g.Expect(agg).To(Equal(map[string]any{
 		"action":                     "member_data_updated",
 		"type":                       "AGGREGATION",
@@ -105,7 +107,9 @@ func TestWebhooks(t *testing.T) {
 		"user_guid":                  u,
 		"user_id":                    "partner-user",
 		"is_background":              false,
+		"job_guid":                   m.jobGUID(),
 		"completed_at":               float64(t0.Add(2 * aggStep).Unix()),
+		"completed_on":               "2024-03-01",
 		"transactions_created_count": float64(total),
 		"transactions_updated_count": 0.0,
 	}))
@@ -116,6 +120,9 @@ func TestWebhooks(t *testing.T) {
 	bg := rc.received()[2].Body
 	g.Expect(bg["is_background"]).To(Equal(true))
 	g.Expect(bg["completed_at"]).To(Equal(float64(t0.Add(24*time.Hour + aggStep).Unix())))
+	g.Expect(bg["completed_on"]).To(Equal("2024-03-02"))
+	g.Expect(bg["job_guid"]).To(Equal(e.read(m).jobGUID()))
+	g.Expect(bg["job_guid"]).NotTo(Equal(m.jobGUID()), "the background job is a new job")
 	g.Expect(bg["transactions_updated_count"]).To(BeNumerically(">", 0), "yesterday's pending transactions posted")
 }
 
@@ -148,20 +155,97 @@ func TestOAuthPendingSendsWebhook(t *testing.T) {
 	))
 }
 
+// TestWebhookDeliveryIsRetried follows MX-API.md §9: MX retries failed
+// deliveries up to 12 times over about 24 h. The sandbox retries on its
+// clock, each wait twice the one before, and stops at the first 2xx.
 func TestWebhookDeliveryIsRetried(t *testing.T) {
-	g := NewWithT(t)
-	rc := newReceiver(t, func(n int) int {
-		if n == 1 {
-			return http.StatusInternalServerError
-		}
-		return http.StatusNoContent
+	const interval = sandbox.DefaultWebhookRetryInterval
+	short := func(g Gomega, rc *receiver, n int, why string) {
+		g.Consistently(rc.received, 200*time.Millisecond, 20*time.Millisecond).Should(HaveLen(n), why)
+	}
+
+	t.Run("retries follow the sandbox clock and stop at the first 2xx", func(t *testing.T) {
+		g := NewWithT(t)
+		rc := newReceiver(t, func(n int) int {
+			if n <= 2 {
+				return http.StatusInternalServerError
+			}
+			return http.StatusNoContent
+		})
+		e := newEnv(t, withWebhooks(rc.srv.URL))
+		e.createMember(e.createUser("u"), sandbox.InstitutionMXBank, "mxuser", "LOCKED", nil)
+		e.sb.Advance(aggStep)
+		g.Eventually(rc.received).Should(HaveLen(1))
+		short(g, rc, 1, "no retry until sandbox time passes")
+
+		e.sb.Advance(interval - time.Second)
+		short(g, rc, 1, "not before the first interval")
+		e.sb.Advance(time.Second)
+		g.Eventually(rc.received).Should(HaveLen(2), "the first retry")
+		e.sb.Advance(2*interval - time.Second)
+		short(g, rc, 2, "the second retry waits twice as long")
+		e.sb.Advance(time.Second)
+		g.Eventually(rc.received).Should(HaveLen(3), "the second retry, answered 204")
+
+		e.sb.Advance(48 * time.Hour)
+		short(g, rc, 3, "a 2xx ends the retries")
+		hooks := rc.received()
+		g.Expect(hooks[2].Body).To(Equal(hooks[0].Body), "the same payload each time")
 	})
-	e := newEnv(t, withWebhooks(rc.srv.URL))
-	e.createMember(e.createUser("u"), sandbox.InstitutionMXBank, "mxuser", "LOCKED", nil)
-	e.sb.Advance(aggStep)
-	g.Eventually(rc.received).Should(HaveLen(2))
-	hooks := rc.received()
-	g.Expect(hooks[1].Body).To(Equal(hooks[0].Body), "the failed delivery is sent again")
+
+	t.Run("twelve retries over about a day, then the payload is dropped", func(t *testing.T) {
+		g := NewWithT(t)
+		rc := newReceiver(t, func(int) int { return http.StatusServiceUnavailable })
+		e := newEnv(t, withWebhooks(rc.srv.URL))
+		e.createMember(e.createUser("u"), sandbox.InstitutionMXBank, "mxuser", "LOCKED", nil)
+		e.sb.Advance(aggStep)
+		g.Eventually(rc.received).Should(HaveLen(1))
+		var elapsed time.Duration
+		for n := 1; n <= sandbox.WebhookRetries; n++ {
+			wait := interval << (n - 1)
+			e.sb.Advance(wait)
+			elapsed += wait
+			g.Eventually(rc.received).Should(HaveLen(1+n), "retry %d", n)
+		}
+		g.Expect(elapsed).To(BeNumerically("~", 24*time.Hour, 30*time.Minute), "about 24 h")
+		e.sb.Advance(72 * time.Hour)
+		short(g, rc, 1+sandbox.WebhookRetries, "no thirteenth retry")
+	})
+
+	t.Run("Options.WebhookRetryInterval compresses the schedule", func(t *testing.T) {
+		g := NewWithT(t)
+		rc := newReceiver(t, func(n int) int {
+			if n == 1 {
+				return http.StatusInternalServerError
+			}
+			return http.StatusNoContent
+		})
+		e := newEnv(t, withWebhooks(rc.srv.URL), func(o *sandbox.Options) { o.WebhookRetryInterval = time.Second })
+		e.createMember(e.createUser("u"), sandbox.InstitutionMXBank, "mxuser", "LOCKED", nil)
+		e.sb.Advance(aggStep)
+		g.Eventually(rc.received).Should(HaveLen(1))
+		e.sb.Advance(time.Second)
+		g.Eventually(rc.received).Should(HaveLen(2))
+	})
+
+	t.Run("a failing payload does not hold back later ones", func(t *testing.T) {
+		g := NewWithT(t)
+		rc := newReceiver(t, func(n int) int {
+			if n == 1 {
+				return http.StatusInternalServerError
+			}
+			return http.StatusNoContent
+		})
+		e := newEnv(t, withWebhooks(rc.srv.URL))
+		u := e.createUser("u")
+		e.createMember(u, sandbox.InstitutionMXBank, "a", "LOCKED", nil)
+		e.sb.Advance(aggStep)
+		g.Eventually(rc.received).Should(HaveLen(1))
+		e.createMember(u, sandbox.InstitutionMXBank, "b", "INVALID", nil)
+		e.sb.Advance(aggStep)
+		g.Eventually(rc.received).Should(HaveLen(2), "the DENIED webhook goes out while LOCKED waits for its retry")
+		g.Expect(rc.received()[1].Body["connection_status"]).To(Equal("DENIED"))
+	})
 }
 
 func TestWebhookDeliveryNeverBlocksRequests(t *testing.T) {
@@ -187,4 +271,29 @@ func TestWebhookDeliveryNeverBlocksRequests(t *testing.T) {
 		g.Expect(m.ConnectionStatus).To(Equal(sandbox.StatusLocked))
 	}
 	g.Expect(e.do("GET", "/users/"+u+"/members", nil).status).To(Equal(http.StatusOK), "the API answers while the receiver hangs")
+}
+
+// TestAggregationWebhookCountsReplacedPendingAsCreated: with
+// Options.PendingPostsWithNewGUID a pending transaction that posts is a new
+// transaction (MX-API.md §11), so the AGGREGATION webhook counts it as
+// created, not updated.
+func TestAggregationWebhookCountsReplacedPendingAsCreated(t *testing.T) {
+	for _, newGUID := range []bool{false, true} {
+		g := NewWithT(t)
+		rc := newReceiver(t, nil)
+		e := newEnv(t, withWebhooks(rc.srv.URL), func(o *sandbox.Options) { o.PendingPostsWithNewGUID = newGUID })
+		m := e.connectedMember("u", "mxuser")
+		todays := len(e.allTransactions(e.memberPath(m) + "/transactions?from_date=2024-03-01&to_date=2024-03-01"))
+		e.sb.Advance(24*time.Hour + aggStep)
+		tomorrows := len(e.allTransactions(e.memberPath(m) + "/transactions?from_date=2024-03-02&to_date=2024-03-02"))
+		g.Eventually(rc.received).Should(HaveLen(2))
+		bg := rc.received()[1].Body
+		if newGUID {
+			g.Expect(bg["transactions_created_count"]).To(Equal(float64(todays + tomorrows)))
+			g.Expect(bg["transactions_updated_count"]).To(Equal(0.0))
+			continue
+		}
+		g.Expect(bg["transactions_created_count"]).To(Equal(float64(tomorrows)))
+		g.Expect(bg["transactions_updated_count"]).To(Equal(float64(todays)))
+	}
 }
