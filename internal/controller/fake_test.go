@@ -343,7 +343,7 @@ func connectedMember(rev string) *mxv1alpha1.MXMember {
 	st.AccountsAsOf = st.SuccessfullyAggregatedAt.DeepCopy()
 	st.AccountCount = 1
 	st.ConnectionStatusMessage = "Connected to MX Bank."
-	setReady(&st.Conditions, 1, testNow.Add(-2*time.Hour), mxv1alpha1.ReasonSucceeded, "Connected to MX Bank. 1 account(s).")
+	setReady(&st.Conditions, 1, testNow.Add(-2*time.Hour), mxv1alpha1.ReasonSucceeded, "Connected with 1 account(s).")
 	return m
 }
 

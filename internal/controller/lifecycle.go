@@ -38,8 +38,8 @@ func newRequest(obj metav1.Object, annotation, lastHandled string) string {
 }
 
 // reconcileTriggers passes the events of the reconciled kind that need a reconcile: creation,
-// deletion, a spec change (generation), a new value of a request annotation, and a change of the
-// finalizers or the deletion timestamp. Status-only updates, the operator's own included, pass
+// deletion, a spec change (generation), a new value of a request annotation, the removal of the
+// operator's finalizer and a new deletion timestamp. Status-only updates, the operator's own included, pass
 // nothing, so writing status never causes another MX call.
 func reconcileTriggers() predicate.Predicate {
 	return predicate.Or(
@@ -54,8 +54,10 @@ func reconcileTriggers() predicate.Predicate {
 					return true
 				}
 			}
-			return !slices.Equal(o.GetFinalizers(), n.GetFinalizers()) ||
-				o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero()
+			// Someone removed our finalizer (it is put back); adding it is the reconcile's own
+			// write and needs no second pass.
+			removed := slices.Contains(o.GetFinalizers(), mxv1alpha1.Finalizer) && !slices.Contains(n.GetFinalizers(), mxv1alpha1.Finalizer)
+			return removed || o.GetDeletionTimestamp().IsZero() != n.GetDeletionTimestamp().IsZero()
 		}},
 	)
 }

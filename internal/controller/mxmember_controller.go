@@ -188,9 +188,9 @@ func (r *MXMemberReconciler) reconcileNormal(ctx context.Context, s *memberScope
 		return outcome{kind: kindSuspended, message: "Suspended: the operator makes no MX calls for this member until spec.suspend is false."}
 	}
 	phases := []memberPhase{
+		r.reconcileGone,
 		r.reconcileUser,
 		r.reconcileOwnership,
-		r.reconcileGone,
 		r.reconcileCreate,
 		r.reconcileCredentials,
 		r.reconcileSettings,
@@ -224,7 +224,7 @@ func (r *MXMemberReconciler) summarize(s *memberScope) outcome {
 	case rule.verdict == verdictReady && throttled != "":
 		return ready(mxv1alpha1.ReasonAggregationThrottled, fmt.Sprintf("Connected with %d account(s).%s", st.AccountCount, throttled), after)
 	case rule.verdict == verdictReady:
-		return ready(rule.reason, fmt.Sprintf("%s %d account(s).", statusMessage(s.member), st.AccountCount), after)
+		return ready(rule.reason, fmt.Sprintf("Connected with %d account(s).", st.AccountCount), after)
 	case rule.verdict == verdictStalled:
 		return stalled(rule.reason, statusMessage(s.member)+" "+endUserAdvice(s.member, mx.ConnectionStatus(st.ConnectionStatus))+throttled).retryAfter(after)
 	case rule.reason == mxv1alpha1.ReasonAggregating:

@@ -106,7 +106,6 @@ func (r *MXMemberReconciler) reconcileCreate(ctx context.Context, s *memberScope
 	}
 
 	log.FromContext(ctx).Info("Creating MX member", "partnerID", s.partnerID, "institution", s.member.Spec.InstitutionCode)
-	st.ID, st.UserGUID = s.partnerID, s.userGUID
 	created, _, err := r.MX.CreateMember(ctx, s.userGUID, mx.CreateMemberRequest{
 		InstitutionCode:                 s.member.Spec.InstitutionCode,
 		Credentials:                     s.credentials.values,
@@ -116,6 +115,9 @@ func (r *MXMemberReconciler) reconcileCreate(ctx context.Context, s *memberScope
 		BackgroundAggregationIsDisabled: s.member.Spec.DisableBackgroundAggregation,
 		IsOAuth:                         s.member.Spec.OAuth,
 	})
+	if err == nil || outcomeUnknown(err) || mx.IsConflict(err) {
+		st.ID, st.UserGUID = s.partnerID, s.userGUID // the next attempt looks up first
+	}
 	switch {
 	case mx.IsConflict(err):
 		return r.resolveConflict(ctx, s)

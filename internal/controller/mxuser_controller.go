@@ -204,9 +204,11 @@ func (r *MXUserReconciler) reconcileCreate(ctx context.Context, s *userScope) ou
 		}
 	}
 	log.FromContext(ctx).Info("Creating MX user", "partnerID", s.partnerID)
-	st.ID = s.partnerID
 	desired := desiredUserSettings(s.user.Spec, s.partnerID)
 	created, err := r.MX.CreateUser(ctx, mx.CreateUserRequest{ID: desired.ID, Email: desired.Email, IsDisabled: desired.Disabled, Metadata: desired.Metadata})
+	if err == nil || outcomeUnknown(err) {
+		st.ID = s.partnerID // the next attempt looks up first
+	}
 	if mx.IsConflict(err) {
 		found, findErr := r.MX.FindUserByID(ctx, s.partnerID)
 		if findErr == nil {

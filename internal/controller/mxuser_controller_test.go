@@ -432,7 +432,12 @@ func TestReconcileTriggers(t *testing.T) {
 	g.Expect(p.Update(updateEvent(old, spec))).To(BeTrue(), "a spec change does")
 	noFinalizer := old.DeepCopy()
 	noFinalizer.Finalizers = nil
-	g.Expect(p.Update(updateEvent(noFinalizer, old))).To(BeTrue(), "adding the finalizer does")
+	g.Expect(p.Update(updateEvent(noFinalizer, old))).To(BeFalse(), "adding the finalizer is the reconcile's own write: no second pass")
+	g.Expect(p.Update(updateEvent(old, noFinalizer))).To(BeTrue(), "removing it does: it is put back")
+	deleting := old.DeepCopy()
+	now := metav1.NewTime(testNow)
+	deleting.DeletionTimestamp = &now
+	g.Expect(p.Update(updateEvent(old, deleting))).To(BeTrue(), "a deletion does")
 }
 
 func TestMXUserDeleteLeavesNoSurprises(t *testing.T) {

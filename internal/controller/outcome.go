@@ -193,6 +193,16 @@ func conflictRequeue(err error) (ctrl.Result, error) {
 	return ctrl.Result{}, err
 }
 
+// outcomeUnknown reports whether a failed call may have taken effect in MX: a 5xx, a lost or
+// undecodable answer. A 429, a refusal or a call the client held back never reached MX's
+// handlers.
+func outcomeUnknown(err error) bool {
+	if cd, ok := errors.AsType[*mx.CoolingDownError](err); ok && cd.Err == nil {
+		return false
+	}
+	return mx.IsRetryable(err)
+}
+
 // statusText describes the HTTP status of an MX error ("503 Service Unavailable"), or says that
 // there was no response.
 func statusText(err error) string {

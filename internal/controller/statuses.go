@@ -73,7 +73,7 @@ var statusRules = map[mx.ConnectionStatus]struct{ busy, idle statusRule }{
 	mx.StatusImported:   needsUser("Imported"),
 	mx.StatusImpaired:   needsUser("Impaired"),
 	mx.StatusExpired:    needsUser("Expired"),
-	mx.StatusChallenged: needsUser("Challenged"),
+	mx.StatusChallenged: terminal("Challenged"), // MX's job waits for the answers
 	mx.StatusRejected:   needsUser("Rejected"),
 	mx.StatusLocked:     needsUser("Locked"),
 	mx.StatusImpeded:    needsUser("Impeded"),
@@ -86,9 +86,9 @@ var statusRules = map[mx.ConnectionStatus]struct{ busy, idle statusRule }{
 	mx.StatusDegraded:     retryLater,
 	mx.StatusDisconnected: retryLater,
 
-	mx.StatusDiscontinued: needsUser("Discontinued"),
-	mx.StatusClosed:       needsUser("Closed"),
-	mx.StatusDisabled:     needsUser("Disabled"),
+	mx.StatusDiscontinued: terminal("Discontinued"),
+	mx.StatusClosed:       terminal("Closed"),
+	mx.StatusDisabled:     terminal("Disabled"),
 }
 
 var (
@@ -101,8 +101,16 @@ var (
 )
 
 // needsUser is the row of a status only a person can get past (the end user, MX support, or a
-// delete): Stalled with the status as reason, read again only on the resync.
+// delete): Stalled with the status as reason, read again only on the resync. While MX runs a job
+// on such a member (after new credentials or a requested aggregation, before the status moves)
+// the member is followed as aggregating.
 func needsUser(reason string) struct{ busy, idle statusRule } {
+	r := statusRule{verdictStalled, reason, readResync, corev1.EventTypeWarning}
+	return struct{ busy, idle statusRule }{busy: aggregating, idle: r}
+}
+
+// terminal is the row of a status MX will not move out of, job or not.
+func terminal(reason string) struct{ busy, idle statusRule } {
 	r := statusRule{verdictStalled, reason, readResync, corev1.EventTypeWarning}
 	return struct{ busy, idle statusRule }{busy: r, idle: r}
 }

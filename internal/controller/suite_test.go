@@ -201,7 +201,7 @@ func (s *story) mxClient() *mx.Client {
 	c, err := mx.New(mx.Config{
 		BaseURL: s.mxURL, ClientID: testClientID, APIKey: key,
 		MaxRetries: 2, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Timeout: 5 * time.Second,
-		CoolDownMin: 50 * time.Millisecond, CoolDownMax: 500 * time.Millisecond,
+		CoolDownMin: 50 * time.Millisecond, CoolDownMax: 2 * time.Second,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	return c

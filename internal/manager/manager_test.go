@@ -38,6 +38,8 @@ func TestParseFlags(t *testing.T) {
 	for _, bad := range [][]string{
 		{"--partner-id-prefix=-bad"},
 		{"--partner-id-prefix=has space"},
+		{"--partner-id-prefix=a:b"}, // ":" and "/" separate the parts of a derived id
+		{"--partner-id-prefix=a/b"},
 		{"--max-concurrent-reconciles=0"},
 		{"--mx-qps=-1"},
 		{"stray-argument"},

@@ -92,7 +92,7 @@ func TestRunWithConfig(t *testing.T) {
 		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: "team", Name: "alice-bank"}, member)).To(Succeed())
 		g.Expect(meta.IsStatusConditionTrue(member.Status.Conditions, mxv1alpha1.ReadyCondition)).To(BeTrue())
 	}, 60*time.Second, 100*time.Millisecond).Should(Succeed())
-	g.Expect(member.Status.ID).To(Equal("run-team-alice-bank"), "the partner id prefix flag is used")
+	g.Expect(member.Status.ID).To(Equal("run:team/alice-bank"), "the partner id prefix flag is used")
 	g.Expect(sb.MemberCount()).To(Equal(1))
 
 	resp, err := http.Post("http://"+hookAddr+webhook.Path, "application/json", strings.NewReader(`{}`))
