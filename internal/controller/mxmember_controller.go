@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -123,55 +122,24 @@ type secretCredentials struct {
 // memberPhase is one step of reconcileNormal: proceed, or the outcome that ends the reconcile.
 type memberPhase func(ctx context.Context, s *memberScope) outcome
 
-// memberStatus is how finish reaches an MXMember's status.
-var memberStatus = statusAccess[*mxv1alpha1.MXMember, mxv1alpha1.MXMemberStatus]{
-	status:             func(m *mxv1alpha1.MXMember) *mxv1alpha1.MXMemberStatus { return &m.Status },
-	conditions:         func(m *mxv1alpha1.MXMember) *[]metav1.Condition { return &m.Status.Conditions },
-	observedGeneration: func(m *mxv1alpha1.MXMember) *int64 { return &m.Status.ObservedGeneration },
-}
-
-// memberClaims finds the MXMembers that claim an MX member.
-var memberClaims = claims[*mxv1alpha1.MXMember, *mxv1alpha1.MXMemberList]{
-	list: func() *mxv1alpha1.MXMemberList { return &mxv1alpha1.MXMemberList{} },
-	items: func(l *mxv1alpha1.MXMemberList) []*mxv1alpha1.MXMember {
-		out := make([]*mxv1alpha1.MXMember, len(l.Items))
-		for i := range l.Items {
-			out[i] = &l.Items[i]
-		}
-		return out
-	},
-	ident: func(m *mxv1alpha1.MXMember) (string, string) { return m.Status.ID, m.Status.GUID },
-}
-
 // Reconcile brings one MXMember and its MX member together.
 func (r *MXMemberReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	member := &mxv1alpha1.MXMember{}
-	if err := r.Get(ctx, req.NamespacedName, member); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !member.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(member, mxv1alpha1.Finalizer) {
-		return ctrl.Result{}, nil
-	}
-	if _, err := ensureFinalizer(ctx, r.Client, member); err != nil {
-		return conflictRequeue(err)
-	}
-	base := member.DeepCopy()
-	s := &memberScope{
-		member:           member,
-		key:              req.NamespacedName,
-		now:              r.Now(),
-		partnerID:        effectivePartnerID(member.Spec.ID, member.Status.ID, r.PartnerIDPrefix, member.Namespace, member.Name),
-		reconcileRequest: newRequest(member, mxv1alpha1.ReconcileRequestedAtAnnotation, member.Status.LastHandledReconcileAt),
-		aggregateRequest: newRequest(member, mxv1alpha1.AggregateRequestedAtAnnotation, member.Status.LastHandledAggregateAt),
-		hints:            r.mem.hinted(req.NamespacedName),
-	}
-	var out outcome
-	if member.DeletionTimestamp.IsZero() {
-		out = r.reconcileNormal(ctx, s)
-	} else {
-		out = r.reconcileDelete(ctx, s)
-	}
-	return finish(ctx, r.Client, r.Recorder, memberStatus, base, member, out, r.applied(s), s.now)
+	now := r.Now()
+	return memberKind.reconcile(ctx, r.Client, r.Recorder, req.NamespacedName, now, func(member *mxv1alpha1.MXMember) (outcome, func() bool) {
+		s := &memberScope{
+			member:           member,
+			key:              req.NamespacedName,
+			now:              now,
+			partnerID:        effectivePartnerID(member.Spec.ID, member.Status.ID, r.PartnerIDPrefix, member.Namespace, member.Name),
+			reconcileRequest: newRequest(member, mxv1alpha1.ReconcileRequestedAtAnnotation, member.Status.LastHandledReconcileAt),
+			aggregateRequest: newRequest(member, mxv1alpha1.AggregateRequestedAtAnnotation, member.Status.LastHandledAggregateAt),
+			hints:            r.mem.hinted(req.NamespacedName),
+		}
+		if !member.DeletionTimestamp.IsZero() {
+			return r.reconcileDelete(ctx, s), func() bool { return false }
+		}
+		return r.reconcileNormal(ctx, s), func() bool { return r.applied(s) }
+	})
 }
 
 // applied reports whether MX holds the member's current spec: it exists and the settings it
@@ -301,7 +269,7 @@ func (r *MXMemberReconciler) readInterval(s *memberScope, rule statusRule) time.
 // first. Deletion proceeds even while the member is suspended.
 func (r *MXMemberReconciler) reconcileDelete(ctx context.Context, s *memberScope) outcome {
 	st := &s.member.Status
-	other, err := memberClaims.otherOwner(ctx, r.Client, s.member, s.partnerID, st.GUID)
+	other, err := memberKind.claims.otherOwner(ctx, r.Client, s.member, s.partnerID, st.GUID)
 	if err != nil {
 		return apiFailure(err)
 	}

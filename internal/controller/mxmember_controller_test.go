@@ -876,7 +876,7 @@ func TestConnectionStatusConditions(t *testing.T) {
 			r, _ := newMemberReconciler(nil, &fakeMX{})
 			s := &memberScope{member: m, now: testNow}
 			out := r.summarize(s)
-			_, err := finish(context.Background(), newFakeClient(m.DeepCopy()), r.Recorder, memberStatus, m.DeepCopy(), m, out, false, testNow)
+			_, err := finish(context.Background(), newFakeClient(m.DeepCopy()), r.Recorder, memberKind.status, m.DeepCopy(), m, out, false, testNow)
 			g.Expect(err).NotTo(HaveOccurred())
 			ready := meta.FindStatusCondition(m.Status.Conditions, mxv1alpha1.ReadyCondition)
 			g.Expect(ready.Status).To(Equal(tc.ready))

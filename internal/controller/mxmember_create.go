@@ -51,16 +51,7 @@ func (r *MXMemberReconciler) reconcileUser(ctx context.Context, s *memberScope) 
 // guid another MXMember in the cluster owns (identity.go); it proceeds by itself when the other
 // goes away.
 func (r *MXMemberReconciler) reconcileOwnership(ctx context.Context, s *memberScope) outcome {
-	other, err := memberClaims.otherOwner(ctx, r.Client, s.member, s.partnerID, s.member.Status.GUID)
-	if err != nil {
-		return apiFailure(err)
-	}
-	if other == "" {
-		return proceed()
-	}
-	return stalled(mxv1alpha1.ReasonAlreadyManaged, fmt.Sprintf(
-		"MXMember %s already manages the MX member with partner id %q; this member makes no MX calls, and deleting it leaves that MX member alone. Give this MXMember another spec.id, or delete it.",
-		other, s.partnerID)).retryAfter(r.Timing.WaitingRetryInterval)
+	return memberKind.ownership(ctx, r.Client, s.member, s.partnerID, s.member.Status.GUID).retryAfter(r.Timing.WaitingRetryInterval)
 }
 
 // reconcileGone keeps a member whose MX member disappeared Stalled (GoneInMX) until a person sets

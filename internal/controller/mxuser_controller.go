@@ -9,14 +9,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -77,54 +75,23 @@ type userScope struct {
 // userPhase is one step of reconcileNormal: proceed, or the outcome that ends the reconcile.
 type userPhase func(ctx context.Context, s *userScope) outcome
 
-// userStatus is how finish reaches an MXUser's status.
-var userStatus = statusAccess[*mxv1alpha1.MXUser, mxv1alpha1.MXUserStatus]{
-	status:             func(u *mxv1alpha1.MXUser) *mxv1alpha1.MXUserStatus { return &u.Status },
-	conditions:         func(u *mxv1alpha1.MXUser) *[]metav1.Condition { return &u.Status.Conditions },
-	observedGeneration: func(u *mxv1alpha1.MXUser) *int64 { return &u.Status.ObservedGeneration },
-}
-
-// userClaims finds the MXUsers that claim an MX user.
-var userClaims = claims[*mxv1alpha1.MXUser, *mxv1alpha1.MXUserList]{
-	list: func() *mxv1alpha1.MXUserList { return &mxv1alpha1.MXUserList{} },
-	items: func(l *mxv1alpha1.MXUserList) []*mxv1alpha1.MXUser {
-		out := make([]*mxv1alpha1.MXUser, len(l.Items))
-		for i := range l.Items {
-			out[i] = &l.Items[i]
-		}
-		return out
-	},
-	ident: func(u *mxv1alpha1.MXUser) (string, string) { return u.Status.ID, u.Status.GUID },
-}
-
 // Reconcile brings one MXUser and its MX user together.
 func (r *MXUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	user := &mxv1alpha1.MXUser{}
-	if err := r.Get(ctx, req.NamespacedName, user); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	if !user.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(user, mxv1alpha1.Finalizer) {
-		return ctrl.Result{}, nil
-	}
-	if _, err := ensureFinalizer(ctx, r.Client, user); err != nil {
-		return conflictRequeue(err)
-	}
-	base := user.DeepCopy()
-	s := &userScope{
-		user:             user,
-		key:              req.NamespacedName,
-		now:              r.Now(),
-		partnerID:        effectivePartnerID(user.Spec.ID, user.Status.ID, r.PartnerIDPrefix, user.Namespace, user.Name),
-		reconcileRequest: newRequest(user, mxv1alpha1.ReconcileRequestedAtAnnotation, user.Status.LastHandledReconcileAt),
-		hints:            r.mem.hinted(req.NamespacedName),
-	}
-	var out outcome
-	if user.DeletionTimestamp.IsZero() {
-		out = r.reconcileNormal(ctx, s)
-	} else {
-		out = r.reconcileDelete(ctx, s)
-	}
-	return finish(ctx, r.Client, r.Recorder, userStatus, base, user, out, r.applied(s), s.now)
+	now := r.Now()
+	return userKind.reconcile(ctx, r.Client, r.Recorder, req.NamespacedName, now, func(user *mxv1alpha1.MXUser) (outcome, func() bool) {
+		s := &userScope{
+			user:             user,
+			key:              req.NamespacedName,
+			now:              now,
+			partnerID:        effectivePartnerID(user.Spec.ID, user.Status.ID, r.PartnerIDPrefix, user.Namespace, user.Name),
+			reconcileRequest: newRequest(user, mxv1alpha1.ReconcileRequestedAtAnnotation, user.Status.LastHandledReconcileAt),
+			hints:            r.mem.hinted(req.NamespacedName),
+		}
+		if !user.DeletionTimestamp.IsZero() {
+			return r.reconcileDelete(ctx, s), func() bool { return false }
+		}
+		return r.reconcileNormal(ctx, s), func() bool { return r.applied(s) }
+	})
 }
 
 // applied reports whether MX holds the user's current spec.
@@ -157,16 +124,7 @@ func (r *MXUserReconciler) reconcileNormal(ctx context.Context, s *userScope) ou
 // reconcileOwnership stalls (AlreadyManaged), without any MX call, a user whose partner id or
 // guid another MXUser in the cluster owns (identity.go).
 func (r *MXUserReconciler) reconcileOwnership(ctx context.Context, s *userScope) outcome {
-	other, err := userClaims.otherOwner(ctx, r.Client, s.user, s.partnerID, s.user.Status.GUID)
-	if err != nil {
-		return apiFailure(err)
-	}
-	if other == "" {
-		return proceed()
-	}
-	return stalled(mxv1alpha1.ReasonAlreadyManaged, fmt.Sprintf(
-		"MXUser %s already manages the MX user with partner id %q; this user makes no MX calls, and deleting it leaves that MX user alone. Give this MXUser another spec.id, or delete it.",
-		other, s.partnerID)).retryAfter(r.Timing.WaitingRetryInterval)
+	return userKind.ownership(ctx, r.Client, s.user, s.partnerID, s.user.Status.GUID).retryAfter(r.Timing.WaitingRetryInterval)
 }
 
 // reconcileGone keeps a user whose MX user disappeared Stalled (GoneInMX) until a person sets a
@@ -336,7 +294,7 @@ func (r *MXUserReconciler) observed(s *userScope, u *mx.User) {
 // it) until a person confirms with the ConfirmDeleteUnmanagedMembersAnnotation.
 func (r *MXUserReconciler) reconcileDelete(ctx context.Context, s *userScope) outcome {
 	st := &s.user.Status
-	other, err := userClaims.otherOwner(ctx, r.Client, s.user, s.partnerID, st.GUID)
+	other, err := userKind.claims.otherOwner(ctx, r.Client, s.user, s.partnerID, st.GUID)
 	if err != nil {
 		return apiFailure(err)
 	}

@@ -389,7 +389,7 @@ func TestOwner(t *testing.T) {
 		m.Status.ID, m.Status.GUID = "p", guid
 		return m
 	}
-	ident := memberClaims.ident
+	ident := memberKind.claims.ident
 	g.Expect(owner([]*mxv1alpha1.MXMember{at("b", 0, ""), at("a", 1, "")}, ident, "p", "").Name).To(Equal("b"), "the oldest claim wins")
 	g.Expect(owner([]*mxv1alpha1.MXMember{at("b", 0, ""), at("a", 0, "")}, ident, "p", "").Name).To(Equal("a"), "then the name, so every process decides alike")
 	g.Expect(owner([]*mxv1alpha1.MXMember{at("b", 0, ""), at("c", 5, "G")}, ident, "p", "").Name).To(Equal("c"), "an object that has the MX object recorded owns it")
