@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -331,7 +332,7 @@ func parallel(ctx context.Context, n int, f func(int) error) error {
 			for i := range next {
 				if err := f(i); err != nil {
 					mu.Lock()
-					firstErr = cmpOr(firstErr, err)
+					firstErr = cmp.Or(firstErr, err)
 					mu.Unlock()
 				}
 			}
@@ -345,16 +346,7 @@ func parallel(ctx context.Context, n int, f func(int) error) error {
 	}
 	close(next)
 	wg.Wait()
-	return cmpOr(firstErr, ctx.Err())
-}
-
-func cmpOr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return cmp.Or(firstErr, ctx.Err())
 }
 
 // settle polls, every second until the settle timeout, until every object not deleted is Ready
