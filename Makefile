@@ -76,6 +76,10 @@ run: manifests generate fmt vet ## Run the manager against the cluster of the cu
 demo: ## Run the demo: control plane, MX sandbox and manager; DEMO_FLAGS=--exit-when-settled to exit once settled.
 	go run ./hack/demo $(DEMO_FLAGS)
 
+.PHONY: chaos
+chaos: ## Crash test: SIGKILL the manager during creates and deletes against a faulty MX sandbox, then count duplicates, orphans and stuck objects; CHAOS_FLAGS='--members 20 --kills 4' for a small run.
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go run ./hack/chaos $(CHAOS_FLAGS)
+
 .PHONY: sandbox
 sandbox: ## Run the MX sandbox on 127.0.0.1:8089 with its control surface.
 	go run ./hack/mx-sandbox --addr 127.0.0.1:8089 --client-id demo-client --api-key demo-key --enable-control $(SANDBOX_FLAGS)
