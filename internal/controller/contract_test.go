@@ -160,6 +160,26 @@ var _ = Describe("Every declared change reaches MX", func() {
 		Expect(m.Status.AccountCount).To(Equal(int32(sandbox.DefaultAccountCount)))
 	})
 
+	It("says so when MX deletes an OAuth member the end user did not authorise within the hour, and how to get a new window", func() {
+		s := newStory(storyOptions{fakeClock: true})
+		s.readyUser("gus")
+		m := s.member("gus-oauth", "gus", "", func(m *mxv1alpha1.MXMember) {
+			m.Spec.OAuth, m.Spec.CredentialsSecretRef, m.Spec.InstitutionCode = true, nil, sandbox.InstitutionMXBankOAuth
+		})
+		s.create(m)
+		eventuallyStalled(m, "Pending")
+		s.sb.Advance(sandbox.OAuthPendingTimeout + time.Minute)
+		cond := eventuallyStalled(m, mxv1alpha1.ReasonGoneInMX)
+		Expect(cond.Message).To(ContainSubstring("did not authorise it within the hour"))
+		Expect(cond.Message).To(ContainSubstring(mxv1alpha1.ReconcileRequestedAtAnnotation))
+
+		By("doing what the message says creates it again, with a new window")
+		annotate(m, mxv1alpha1.ReconcileRequestedAtAnnotation, "again")
+		eventuallyStalled(m, "Pending")
+		Expect(m.Status.OAuthWindowURI).NotTo(BeEmpty())
+		Expect(s.sb.MemberCount()).To(Equal(1))
+	})
+
 	It("does not poll a PENDING OAuth member while the webhook receiver is on", func() {
 		s := newStory(storyOptions{webhooks: true})
 		s.readyUser("gia")

@@ -70,7 +70,7 @@ var userKind = kind[*mxv1alpha1.MXUser, *mxv1alpha1.MXUserList, mxv1alpha1.MXUse
 // reconcile is the skeleton of both reconcilers: fetch the object, make sure the finalizer is on
 // it (the same pass goes on), run the phases (run returns their outcome, and a report, asked
 // after them, of whether the current spec is applied), and hand the outcome to finish.
-func (k kind[O, L, S]) reconcile(ctx context.Context, c client.Client, rec events.EventRecorder, key types.NamespacedName, now time.Time, run func(O) (outcome, func() bool)) (ctrl.Result, error) {
+func (k kind[O, L, S]) reconcile(ctx context.Context, c client.Client, rec events.EventRecorder, mem *memo, t Timing, key types.NamespacedName, now time.Time, run func(O) (outcome, func() bool)) (ctrl.Result, error) {
 	obj := k.newObject()
 	if err := c.Get(ctx, key, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -83,6 +83,13 @@ func (k kind[O, L, S]) reconcile(ctx context.Context, c client.Client, rec event
 	}
 	base := obj.DeepCopyObject().(O)
 	out, applied := run(obj)
+	switch out.kind {
+	case kindRefused:
+		out.after = t.refusalDelay(obj.GetUID(), mem.refused(obj.GetUID()), out.after)
+	case kindFailed:
+	default:
+		mem.answered(obj.GetUID())
+	}
 	return finish(ctx, c, rec, k.status, base, obj, out, applied(), now)
 }
 

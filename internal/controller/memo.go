@@ -15,10 +15,12 @@ type memo struct {
 	nextRead map[types.UID]time.Time
 	// hints counts the change notifications per object that no read has covered yet.
 	hints map[types.NamespacedName]uint64
+	// refusals counts, per object, the reconciles in a row that MX refused (429, 5xx).
+	refusals map[types.UID]int
 }
 
 func newMemo() *memo {
-	return &memo{nextRead: map[types.UID]time.Time{}, hints: map[types.NamespacedName]uint64{}}
+	return &memo{nextRead: map[types.UID]time.Time{}, hints: map[types.NamespacedName]uint64{}, refusals: map[types.UID]int{}}
 }
 
 // scheduleRead records when uid is next due for an MX read.
@@ -42,6 +44,22 @@ func (m *memo) forget(uid types.UID, key types.NamespacedName) {
 	defer m.mu.Unlock()
 	delete(m.nextRead, uid)
 	delete(m.hints, key)
+	delete(m.refusals, uid)
+}
+
+// refused counts one more reconcile of uid that MX refused and returns how many in a row.
+func (m *memo) refused(uid types.UID) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.refusals[uid]++
+	return m.refusals[uid]
+}
+
+// answered forgets the refusals of uid: MX answered it.
+func (m *memo) answered(uid types.UID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.refusals, uid)
 }
 
 // hint records that MX reported a change of the object.

@@ -125,7 +125,7 @@ type memberPhase func(ctx context.Context, s *memberScope) outcome
 // Reconcile brings one MXMember and its MX member together.
 func (r *MXMemberReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	now := r.Now()
-	return memberKind.reconcile(ctx, r.Client, r.Recorder, req.NamespacedName, now, func(member *mxv1alpha1.MXMember) (outcome, func() bool) {
+	return memberKind.reconcile(ctx, r.Client, r.Recorder, r.mem, r.Timing, req.NamespacedName, now, func(member *mxv1alpha1.MXMember) (outcome, func() bool) {
 		s := &memberScope{
 			member:           member,
 			key:              req.NamespacedName,
@@ -453,4 +453,33 @@ func userReadinessChanged() predicate.Predicate {
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
+}
+
+// MXRecovered tells the reconciler that MX answers again after refusing the operator (the MX
+// client's cool-down ended with a successful probe): every object that shows MXRateLimited or
+// MXUnavailable is reconciled now instead of on its own backoff timer. It never blocks.
+func (r *MXMemberReconciler) MXRecovered(ctx context.Context) {
+	if r.notifications == nil {
+		return
+	}
+	list := &mxv1alpha1.MXMemberList{}
+	if err := r.List(ctx, list); err != nil {
+		log.FromContext(ctx).Error(err, "Listing the objects waiting for MX")
+		return
+	}
+	var waiting []event.GenericEvent
+	for i := range list.Items {
+		if reason := readyReason(list.Items[i].Status.Conditions); reason == mxv1alpha1.ReasonMXRateLimited || reason == mxv1alpha1.ReasonMXUnavailable {
+			waiting = append(waiting, event.GenericEvent{Object: &list.Items[i]})
+		}
+	}
+	go func() {
+		for _, e := range waiting {
+			select {
+			case r.notifications <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 }

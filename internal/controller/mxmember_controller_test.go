@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -235,7 +236,7 @@ func TestMXMemberReconcile(t *testing.T) {
 					return nil, false, apiError(http.StatusInternalServerError, "An unexpected error occurred")
 				}
 			}),
-			want: expect{calls: []string{"ListInstitutionCredentials", "CreateMember"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXUnavailable, reconciling: true, err: "retry"},
+			want: expect{calls: []string{"ListInstitutionCredentials", "CreateMember"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXUnavailable, reconciling: true, requeueMin: time.Second, requeueMax: time.Second},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, _ []string) {
 				g.Expect(m.Status.ID).To(Equal("mxop:team-a/alice-bank"))
 				g.Expect(m.Status.GUID).To(BeEmpty())
@@ -248,7 +249,7 @@ func TestMXMemberReconcile(t *testing.T) {
 			mx: all(fields, func(f *fakeMX) {
 				f.createMember = func(string, mx.CreateMemberRequest) (*mx.Member, bool, error) { return nil, false, networkError() }
 			}),
-			want: expect{calls: []string{"ListInstitutionCredentials", "CreateMember"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXUnavailable, reconciling: true, err: "retry"},
+			want: expect{calls: []string{"ListInstitutionCredentials", "CreateMember"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXUnavailable, reconciling: true, requeueMin: time.Second, requeueMax: time.Second},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, _ []string) {
 				g.Expect(meta.FindStatusCondition(m.Status.Conditions, mxv1alpha1.ReadyCondition).Message).To(ContainSubstring("no response"))
 			},
@@ -802,7 +803,7 @@ func TestMXMemberDelete(t *testing.T) {
 				g.Expect(getErr).To(HaveOccurred(), "the fake client deletes the object once the finalizer is gone")
 				return
 			}
-			g.Expect(err).To(HaveOccurred())
+			g.Expect(err).NotTo(HaveOccurred(), "a refusal is retried on the object's own backoff")
 			g.Expect(getErr).NotTo(HaveOccurred())
 			g.Expect(got.Finalizers).To(ContainElement(mxv1alpha1.Finalizer))
 			g.Expect(meta.FindStatusCondition(got.Status.Conditions, mxv1alpha1.ReadyCondition).Reason).To(Equal(mxv1alpha1.ReasonMXUnavailable))
@@ -824,8 +825,8 @@ func TestMXMemberFinalizerFirst(t *testing.T) {
 		return nil, apiError(http.StatusServiceUnavailable, "down")
 	}
 	_, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: key(m)})
-	g.Expect(err).To(HaveOccurred(), "the same reconcile goes on after adding the finalizer (no round trip)")
-	g.Expect(f.Calls()).To(Equal([]string{"ListInstitutionCredentials"}))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(f.Calls()).To(Equal([]string{"ListInstitutionCredentials"}), "the same reconcile goes on after adding the finalizer (no round trip)")
 	got := &mxv1alpha1.MXMember{}
 	g.Expect(c.Get(context.Background(), key(m), got)).To(Succeed())
 	g.Expect(got.Finalizers).To(Equal([]string{mxv1alpha1.Finalizer}))
@@ -977,4 +978,55 @@ func TestStatusRulesReasons(t *testing.T) {
 	}
 	g.Expect(statusRules).To(HaveLen(22), "every documented connection status has a row")
 	g.Expect(ruleFor("SOMETHING_NEW", false).reason).To(Equal(mxv1alpha1.ReasonRetryLater))
+}
+
+// TestRefusalBackoff: while MX keeps refusing an object its wait grows (jittered, capped) and
+// the condition says when it retries; an answer resets it.
+func TestRefusalBackoff(t *testing.T) {
+	g := NewWithT(t)
+	c := newFakeClient(readyUser(), existingMember(mx.StatusConnected, testSecretRV), credentialsSecret(map[string]string{"username": "mxuser", "password": "pw"}))
+	refuse := true
+	f := &fakeMX{getMemberStatus: func(_, _ string) (*mx.MemberStatus, error) {
+		if refuse {
+			return nil, apiError(http.StatusTooManyRequests, "slow down")
+		}
+		agg := testNow.Add(-time.Hour)
+		return &mx.MemberStatus{ConnectionStatus: mx.StatusConnected, AggregatedAt: &agg, SuccessfullyAggregatedAt: &agg}, nil
+	}, listMemberAccounts: func(_, _ string) ([]mx.Account, error) { return testAccounts(1), nil }}
+	r, _ := newMemberReconciler(c, f)
+	r.Timing.FailureBaseDelay, r.Timing.FailureMaxDelay = 2*time.Second, 20*time.Second
+	req := reconcile.Request{NamespacedName: key(newMember())}
+	var waits []time.Duration
+	for i := range 6 {
+		m := &mxv1alpha1.MXMember{}
+		g.Expect(c.Get(context.Background(), req.NamespacedName, m)).To(Succeed())
+		m.Annotations = map[string]string{mxv1alpha1.ReconcileRequestedAtAnnotation: fmt.Sprint(i)}
+		g.Expect(c.Update(context.Background(), m)).To(Succeed())
+		res, err := r.Reconcile(context.Background(), req)
+		g.Expect(err).NotTo(HaveOccurred(), "a refusal is a wait with a condition, not an error storm")
+		waits = append(waits, res.RequeueAfter)
+	}
+	for i, w := range waits {
+		want := min(2*time.Second<<i, 20*time.Second)
+		g.Expect(w).To(BeNumerically(">=", want/2), "refusal %d", i+1)
+		g.Expect(w).To(BeNumerically("<=", want), "refusal %d", i+1)
+	}
+	got := &mxv1alpha1.MXMember{}
+	g.Expect(c.Get(context.Background(), req.NamespacedName, got)).To(Succeed())
+	cond := meta.FindStatusCondition(got.Status.Conditions, mxv1alpha1.ReconcilingCondition)
+	g.Expect(cond.Reason).To(Equal(mxv1alpha1.ReasonMXRateLimited))
+	g.Expect(cond.Message).To(ContainSubstring("retries at " + formatTime(testNow.Add(waits[5]))))
+
+	refuse = false
+	got.Annotations[mxv1alpha1.ReconcileRequestedAtAnnotation] = "answered"
+	g.Expect(c.Update(context.Background(), got)).To(Succeed())
+	_, err := r.Reconcile(context.Background(), req)
+	g.Expect(err).NotTo(HaveOccurred())
+	refuse = true
+	g.Expect(c.Get(context.Background(), req.NamespacedName, got)).To(Succeed())
+	got.Annotations[mxv1alpha1.ReconcileRequestedAtAnnotation] = "again"
+	g.Expect(c.Update(context.Background(), got)).To(Succeed())
+	res, err := r.Reconcile(context.Background(), req)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(res.RequeueAfter).To(BeNumerically("<=", 2*time.Second), "an answer from MX reset the backoff")
 }

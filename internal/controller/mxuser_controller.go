@@ -78,7 +78,7 @@ type userPhase func(ctx context.Context, s *userScope) outcome
 // Reconcile brings one MXUser and its MX user together.
 func (r *MXUserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	now := r.Now()
-	return userKind.reconcile(ctx, r.Client, r.Recorder, req.NamespacedName, now, func(user *mxv1alpha1.MXUser) (outcome, func() bool) {
+	return userKind.reconcile(ctx, r.Client, r.Recorder, r.mem, r.Timing, req.NamespacedName, now, func(user *mxv1alpha1.MXUser) (outcome, func() bool) {
 		s := &userScope{
 			user:             user,
 			key:              req.NamespacedName,
@@ -445,4 +445,33 @@ func (r *MXUserReconciler) userOfDeletedMember(ctx context.Context, o client.Obj
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: key}}
+}
+
+// MXRecovered tells the reconciler that MX answers again after refusing the operator (the MX
+// client's cool-down ended with a successful probe): every object that shows MXRateLimited or
+// MXUnavailable is reconciled now instead of on its own backoff timer. It never blocks.
+func (r *MXUserReconciler) MXRecovered(ctx context.Context) {
+	if r.notifications == nil {
+		return
+	}
+	list := &mxv1alpha1.MXUserList{}
+	if err := r.List(ctx, list); err != nil {
+		log.FromContext(ctx).Error(err, "Listing the objects waiting for MX")
+		return
+	}
+	var waiting []event.GenericEvent
+	for i := range list.Items {
+		if reason := readyReason(list.Items[i].Status.Conditions); reason == mxv1alpha1.ReasonMXRateLimited || reason == mxv1alpha1.ReasonMXUnavailable {
+			waiting = append(waiting, event.GenericEvent{Object: &list.Items[i]})
+		}
+	}
+	go func() {
+		for _, e := range waiting {
+			select {
+			case r.notifications <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 }

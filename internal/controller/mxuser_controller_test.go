@@ -264,7 +264,7 @@ func TestMXUserReconcile(t *testing.T) {
 					return nil, apiError(http.StatusTooManyRequests, "slow down")
 				}
 			},
-			want: expect{calls: []string{"UpdateUser"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXRateLimited, reconciling: true, requeueMin: time.Minute, requeueMax: time.Minute},
+			want: expect{calls: []string{"UpdateUser"}, ready: metav1.ConditionFalse, reason: mxv1alpha1.ReasonMXRateLimited, reconciling: true, requeueMin: time.Second, requeueMax: time.Second},
 			check: func(g Gomega, u *mxv1alpha1.MXUser, _ []string) {
 				g.Expect(u.Status.ObservedGeneration).To(Equal(int64(1)), "the status does not describe generation 2 yet")
 				g.Expect(u.Status.AppliedSettings).To(Equal(settingsHash(desiredUserSettings(newUser().Spec, "mxop:team-a/alice"))), "what MX holds is unchanged")

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
 	"github.com/mxoperator/mx-operator/internal/mx"
@@ -37,6 +38,11 @@ const (
 	// kindFailed: a transient failure (Reconciling=True); err goes back to controller-runtime,
 	// which retries with per-object exponential backoff.
 	kindFailed
+	// kindRefused: MX refused the call (429, 5xx, unreachable, or the client holds requests back
+	// while MX recovers) (Reconciling=True). finish retries the object with its own growing
+	// backoff, no sooner than `after` (MX's Retry-After), and says when in the message; the
+	// MX client's recovery wakes it earlier.
+	kindRefused
 	// kindSuspended: spec.suspend is true; nothing was done.
 	kindSuspended
 	// kindReleased: the finalizer is gone; nothing is left to write.
@@ -91,10 +97,10 @@ func (o outcome) done() bool { return o.kind != kindProceed }
 // the operator was doing ("creating the member").
 //
 //   - 401/403: Stalled MXUnauthorized; tried again after UnauthorizedRetryInterval.
-//   - 429: Reconciling MXRateLimited; tried again after MX's Retry-After or
-//     RateLimitedRetryInterval.
-//   - 5xx, timeouts, network, an answer that could not be decoded: Reconciling MXUnavailable;
-//     per-object exponential backoff. The call may have taken effect: creates look up first.
+//   - 429: Reconciling MXRateLimited; 5xx, timeouts, network, an answer that could not be
+//     decoded: Reconciling MXUnavailable. Both are refusals: a per-object backoff that grows
+//     while MX keeps refusing (finish). After a 5xx the call may have taken effect: creates
+//     look up first.
 //   - any other rejection: Stalled MXRejected with MX's message, until the object changes.
 func (t Timing) mxOutcome(action string, err error) outcome {
 	code := statusText(err)
@@ -103,16 +109,14 @@ func (t Timing) mxOutcome(action string, err error) outcome {
 		return stalled(mxv1alpha1.ReasonMXUnauthorized, fmt.Sprintf(
 			"MX refused the operator's API credentials while %s (%s). Fix the operator's MX credentials (--mx-credentials-secret) or register its egress IP with MX; the operator retries every %s.",
 			action, code, t.UnauthorizedRetryInterval)).retryAfter(t.UnauthorizedRetryInterval)
-	case mx.ClassRateLimited:
-		wait, ok := mx.RetryAfter(err)
-		if !ok {
-			wait = t.RateLimitedRetryInterval
+	case mx.ClassRateLimited, mx.ClassRetryable:
+		reason, what := mxv1alpha1.ReasonMXUnavailable, "MX is unavailable"
+		if mx.Classify(err) == mx.ClassRateLimited {
+			reason, what = mxv1alpha1.ReasonMXRateLimited, "MX is rate limiting the operator"
 		}
-		return waiting(wait, mxv1alpha1.ReasonMXRateLimited, fmt.Sprintf(
-			"MX is rate limiting the operator (%s) while %s; the operator backs off and retries.", code, action))
-	case mx.ClassRetryable:
-		return failed(fmt.Errorf("%s: %w", action, err), mxv1alpha1.ReasonMXUnavailable, fmt.Sprintf(
-			"MX is unavailable (%s) while %s; the operator retries with backoff.", code, action))
+		wait, _ := mx.RetryAfter(err)
+		return outcome{kind: kindRefused, reason: reason, after: wait, err: fmt.Errorf("%s: %w", action, err),
+			message: fmt.Sprintf("%s (%s) while %s; the operator backs off", what, code, action)}
 	}
 	msg := fmt.Sprintf("MX rejected %s (%s)", action, code)
 	if m := mxMessage(err); m != "" {
@@ -140,6 +144,10 @@ func finish[O client.Object, S any](ctx context.Context, c client.Client, rec ev
 		return ctrl.Result{}, nil
 	}
 	conds, gen := acc.conditions(obj), obj.GetGeneration()
+	if out.kind == kindRefused {
+		log.FromContext(ctx).Info("MX refused a call; backing off", "reason", out.reason, "retryAt", formatTime(now.Add(out.after)), "error", out.err.Error())
+		out = waiting(out.after, out.reason, fmt.Sprintf("%s and retries at %s.", out.message, formatTime(now.Add(out.after))))
+	}
 	switch out.kind {
 	case kindReady:
 		setReady(conds, gen, now, out.reason, out.message)

@@ -67,7 +67,6 @@ var testTiming = controller.Timing{
 	ResyncInterval:            12 * time.Hour,
 	AggregationThrottleWindow: 3 * time.Hour,
 	UnauthorizedRetryInterval: time.Hour,
-	RateLimitedRetryInterval:  time.Second,
 	WaitingRetryInterval:      time.Hour,
 	FailureBaseDelay:          100 * time.Millisecond,
 	FailureMaxDelay:           time.Second,
@@ -140,6 +139,9 @@ type storyOptions struct {
 	// namespaces is how many more namespaces the story (and its manager's cache) has, in
 	// story.more.
 	namespaces int
+	// production gives the MX client the production budget and cool-downs (mx's defaults) at
+	// this many requests per second, instead of the stories' short ones.
+	production float64
 }
 
 // story is one user story's world: a namespace, a sandbox and a running manager.
@@ -198,11 +200,15 @@ func (s *story) mxClient() *mx.Client {
 	if key == "" {
 		key = testAPIKey
 	}
-	c, err := mx.New(mx.Config{
+	cfg := mx.Config{
 		BaseURL: s.mxURL, ClientID: testClientID, APIKey: key,
 		MaxRetries: 2, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Timeout: 5 * time.Second,
 		CoolDownMin: 50 * time.Millisecond, CoolDownMax: 2 * time.Second,
-	})
+	}
+	if qps := s.opts.production; qps > 0 {
+		cfg = mx.Config{BaseURL: s.mxURL, ClientID: testClientID, APIKey: key, QPS: qps, Burst: int(qps)}
+	}
+	c, err := mx.New(cfg)
 	Expect(err).NotTo(HaveOccurred())
 	return c
 }

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"hash/fnv"
 	"time"
 
@@ -30,15 +31,13 @@ type Timing struct {
 	// UnauthorizedRetryInterval is how long to wait after MX refused the operator's own
 	// credentials (401/403). Default 15m.
 	UnauthorizedRetryInterval time.Duration
-	// RateLimitedRetryInterval is how long to wait after a 429 that carried no Retry-After.
-	// Default 1m.
-	RateLimitedRetryInterval time.Duration
 	// WaitingRetryInterval is a safety net for objects waiting on something the operator watches
 	// (a Secret that does not exist yet): they are re-examined this often even if no event comes.
 	// It costs no MX call. Default 10m.
 	WaitingRetryInterval time.Duration
 	// FailureBaseDelay and FailureMaxDelay bound the per-object exponential backoff after an
-	// error (MX 5xx or unreachable, API server errors). Defaults 1s and 5m.
+	// error (MX 429, 5xx or unreachable, API server errors): jittered, doubling per refusal in a
+	// row, reset when MX answers. Defaults 1s and 5m.
 	FailureBaseDelay time.Duration
 	FailureMaxDelay  time.Duration
 	// OAuthPollInterval and OAuthMaxPollInterval bound the growing wait between reads of a
@@ -60,7 +59,6 @@ func (t Timing) withDefaults() Timing {
 	def(&t.ResyncInterval, 12*time.Hour)
 	def(&t.AggregationThrottleWindow, 3*time.Hour)
 	def(&t.UnauthorizedRetryInterval, 15*time.Minute)
-	def(&t.RateLimitedRetryInterval, time.Minute)
 	def(&t.WaitingRetryInterval, 10*time.Minute)
 	def(&t.FailureBaseDelay, time.Second)
 	def(&t.FailureMaxDelay, 5*time.Minute)
@@ -79,6 +77,21 @@ func (t Timing) rateLimiter() workqueue.TypedRateLimiter[reconcile.Request] {
 // capped at MaxPollInterval.
 func (t Timing) pollDelay(elapsed time.Duration) time.Duration {
 	return min(max(t.PollInterval, elapsed/2), max(t.MaxPollInterval, t.PollInterval))
+}
+
+// refusalDelay is the wait of an object MX refused n times in a row: FailureBaseDelay doubling
+// per refusal up to FailureMaxDelay, jittered down to half by a hash of uid and n (so objects
+// refused together spread out, deterministically), and never before MX's Retry-After (or the
+// client's cool-down) says.
+func (t Timing) refusalDelay(uid types.UID, n int, retryAfter time.Duration) time.Duration {
+	d := t.FailureBaseDelay << min(max(n-1, 0), 30)
+	if d <= 0 || d > t.FailureMaxDelay {
+		d = t.FailureMaxDelay
+	}
+	h := fnv.New64a()
+	_, _ = fmt.Fprintf(h, "%s/%d", uid, n)
+	d = d/2 + time.Duration(h.Sum64()%uint64(d/2+1))
+	return max(d, retryAfter)
 }
 
 // oauthPollDelay is the wait before the next read of a member PENDING for elapsed:

@@ -301,6 +301,14 @@ func Setup(ctx context.Context, mgr ctrl.Manager, c Controllers) (*controller.MX
 	if err := members.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the MXMember controller: %w", err)
 	}
+	if rc, ok := c.MX.(interface{ OnRecovered(func()) }); ok {
+		// When MX answers again after a storm, the objects waiting for it go first, not on
+		// their own backoff timers.
+		rc.OnRecovered(func() {
+			users.MXRecovered(ctx)
+			members.MXRecovered(ctx)
+		})
+	}
 	return members, nil
 }
 

@@ -26,7 +26,7 @@ const (
 	// network failures (across all callers) that starts a cool-down.
 	DefaultFailureThreshold = 3
 	DefaultCoolDownMin      = time.Second
-	DefaultCoolDownMax      = time.Minute
+	DefaultCoolDownMax      = 5 * time.Second
 	DefaultUserAgent        = "mx-operator"
 	// DefaultPageSize is the records_per_page used for every list except
 	// institutions. It is MX's maximum for those lists.
