@@ -44,7 +44,7 @@ func ctlError(w http.ResponseWriter, status int, msg string) {
 }
 
 func (s *Sandbox) ctlClock(w http.ResponseWriter, _ *http.Request) {
-	ctlJSON(w, http.StatusOK, clockResponse{Now: s.clock.Now().UTC().Format(time.RFC3339Nano), Fake: s.fake != nil})
+	ctlJSON(w, http.StatusOK, clockResponse{Now: s.Now().UTC().Format(time.RFC3339Nano), Fake: s.fake != nil})
 }
 
 func (s *Sandbox) ctlAdvance(w http.ResponseWriter, r *http.Request) {
@@ -145,25 +145,15 @@ func (s *Sandbox) ctlMembers(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Sandbox) ctlGetFaults(w http.ResponseWriter, _ *http.Request) {
-	s.mu.Lock()
 	out := map[string]faultJSON{}
-	for endpoint, fs := range s.faults {
-		j := faultToJSON(fs.fault)
-		j.CommitThenFail = fs.remaining
-		j.MalformedBody = fs.malformed
-		out[endpoint] = j
+	for endpoint, f := range s.Faults() {
+		out[endpoint] = faultToJSON(f)
 	}
-	s.mu.Unlock()
 	ctlJSON(w, http.StatusOK, out)
 }
 
-// allEndpoints is the control surface's key for "every endpoint" in
-// PUT /_sandbox/faults.
-const allEndpoints = "*"
-
 // ctlPutFaults replaces every fault with the ones in the body, a map from
-// endpoint name to fault; the key "*" sets a fault on every endpoint
-// (SetFaultAll), and named endpoints override it.
+// endpoint name (or AllEndpoints) to fault, as SetFaults does.
 func (s *Sandbox) ctlPutFaults(w http.ResponseWriter, r *http.Request) {
 	var body map[string]faultJSON
 	b, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
@@ -171,25 +161,18 @@ func (s *Sandbox) ctlPutFaults(w http.ResponseWriter, r *http.Request) {
 		ctlError(w, http.StatusBadRequest, `Body must be {"<endpoint>" or "*": {fault}, ...}.`)
 		return
 	}
-	for endpoint := range body {
-		if endpoint != allEndpoints && !knownEndpoint(endpoint) {
+	faults := make(map[string]Fault, len(body))
+	for endpoint, j := range body {
+		if endpoint != AllEndpoints && !knownEndpoint(endpoint) {
 			ctlError(w, http.StatusBadRequest, "Unknown endpoint "+endpoint+".")
 			return
 		}
+		faults[endpoint] = faultFromJSON(j)
 	}
-	s.mu.Lock()
-	s.faults = map[string]*faultState{}
-	if j, ok := body[allEndpoints]; ok {
-		for _, endpoint := range Endpoints() {
-			s.setFaultLocked(endpoint, faultFromJSON(j))
-		}
+	if err := s.SetFaults(faults); err != nil {
+		ctlError(w, http.StatusBadRequest, err.Error())
+		return
 	}
-	for endpoint, j := range body {
-		if endpoint != allEndpoints {
-			s.setFaultLocked(endpoint, faultFromJSON(j))
-		}
-	}
-	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -2,8 +2,37 @@
 // tests, demos and benchmarks. It speaks MX's wire format over real HTTP with
 // MX's status codes and quirks, runs members through MX's aggregation state
 // machine on an injectable clock, and can inject faults, count and log
-// requests and send webhooks. docs/sandbox.md is the user guide; MX-API.md is the
-// reference it reproduces.
+// requests and send webhooks. It depends on the standard library only.
+// docs/sandbox.md is the user guide, docs/testing.md shows it with
+// mx-operator in an envtest suite; MX-API.md is the reference it reproduces.
+//
+// In a test, Start serves a sandbox on 127.0.0.1 until the test ends:
+//
+//	sb := mxsandbox.Start(t, mxsandbox.Options{AggregationDuration: 200 * time.Millisecond})
+//	// MX base URL sb.URL(), client_id sb.Options().ClientID, api_key sb.Options().APIKey
+//
+// A program uses NewServer and Close instead; NewSandbox (or New, which
+// panics on invalid options) gives the bare http.Handler.
+//
+// Go control API: everything the HTTP control surface (/_sandbox/...,
+// Options.EnableControl) does, a test can do directly:
+//
+//	GET  /_sandbox/clock                  Now, Options().Clock
+//	POST /_sandbox/clock/advance          Advance (needs a *FakeClock)
+//	POST /_sandbox/members/{m}/authorize  AuthorizeOAuth
+//	POST /_sandbox/members/{m}/jobs       StartJob
+//	GET  /_sandbox/oauth/authorize        OpenOAuthWindow
+//	GET  /_sandbox/members                Members (and Member, MemberCount, UserCount)
+//	GET  /_sandbox/faults                 Faults
+//	PUT  /_sandbox/faults                 SetFaults (and SetFault, SetFaultAll)
+//	DELETE /_sandbox/faults               ClearFaults
+//	GET  /_sandbox/held                   HeldCount
+//	POST /_sandbox/held/release           ReleaseHeld
+//	GET  /_sandbox/calls                  Calls, CallCount, TotalCalls
+//	DELETE /_sandbox/calls                ResetCalls
+//	GET  /_sandbox/requests               Requests
+//	DELETE /_sandbox/requests             ResetRequests
+//	POST /_sandbox/reset                  Reset
 //
 // Institutions: mxbank (the test bank, password selects the outcome),
 // mx_bank_oauth (OAuth, PENDING until AuthorizeOAuth or OpenOAuthWindow, and

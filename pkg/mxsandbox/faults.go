@@ -115,6 +115,53 @@ func (s *Sandbox) setFaultLocked(endpoint string, f Fault) {
 	s.faults[endpoint] = &faultState{fault: f, rng: splitMix(f.Seed), remaining: f.CommitThenFail, malformed: f.MalformedBody}
 }
 
+// AllEndpoints is the key of SetFaults (and of PUT /_sandbox/faults) that
+// means every endpoint.
+const AllEndpoints = "*"
+
+// SetFaults replaces every fault with faults, a map from endpoint name (an
+// Endpoint constant) to its fault, as PUT /_sandbox/faults does: the key
+// AllEndpoints sets a fault on every endpoint (as SetFaultAll), and named
+// endpoints override it. An empty map clears every fault. On an unknown
+// endpoint name it changes nothing and returns an error.
+func (s *Sandbox) SetFaults(faults map[string]Fault) error {
+	for endpoint := range faults {
+		if endpoint != AllEndpoints && !knownEndpoint(endpoint) {
+			return fmt.Errorf("mxsandbox: SetFaults: unknown endpoint %q", endpoint)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = map[string]*faultState{}
+	if f, ok := faults[AllEndpoints]; ok {
+		for _, endpoint := range Endpoints() {
+			s.setFaultLocked(endpoint, f)
+		}
+	}
+	for endpoint, f := range faults {
+		if endpoint != AllEndpoints {
+			s.setFaultLocked(endpoint, f)
+		}
+	}
+	return nil
+}
+
+// Faults returns the fault of every endpoint that has one (GET
+// /_sandbox/faults). CommitThenFail and MalformedBody are the counts still
+// to come, not the ones set.
+func (s *Sandbox) Faults() map[string]Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]Fault, len(s.faults))
+	for endpoint, fs := range s.faults {
+		f := fs.fault
+		f.CommitThenFail = fs.remaining
+		f.MalformedBody = fs.malformed
+		out[endpoint] = f
+	}
+	return out
+}
+
 // ClearFaults removes every injected fault.
 func (s *Sandbox) ClearFaults() {
 	s.mu.Lock()

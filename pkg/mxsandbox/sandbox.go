@@ -4,10 +4,12 @@ import (
 	"container/heap"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,12 +120,42 @@ type Sandbox struct {
 	closeOnce sync.Once
 }
 
-// New returns a running Sandbox. Call Close to stop its background
-// goroutines. It panics if ClientID or APIKey is empty.
-func New(opts Options) *Sandbox {
-	if opts.ClientID == "" || opts.APIKey == "" {
-		panic("sandbox: Options.ClientID and Options.APIKey are required")
+// NewSandbox returns a running Sandbox, or an error when opts are invalid:
+// ClientID or APIKey empty, or a WebhookURL that is not an absolute http or
+// https URL. Call Close to stop its background goroutines. NewServer and
+// Start also serve it over HTTP.
+func NewSandbox(opts Options) (*Sandbox, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
+	return newSandbox(opts), nil
+}
+
+// New is NewSandbox for options known to be valid: it panics where
+// NewSandbox returns an error.
+func New(opts Options) *Sandbox {
+	s, err := NewSandbox(opts)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// validate reports the first invalid option.
+func (o Options) validate() error {
+	if o.ClientID == "" || o.APIKey == "" {
+		return errors.New("mxsandbox: Options.ClientID and Options.APIKey are required")
+	}
+	if o.WebhookURL != "" {
+		u, err := url.Parse(o.WebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("mxsandbox: Options.WebhookURL %q is not an absolute http or https URL", o.WebhookURL)
+		}
+	}
+	return nil
+}
+
+func newSandbox(opts Options) *Sandbox {
 	s := &Sandbox{
 		opts:       opts,
 		clock:      opts.Clock,
@@ -192,6 +224,16 @@ func (s *Sandbox) Advance(d time.Duration) {
 	if s.hooks != nil {
 		s.hooks.poke()
 	}
+}
+
+// Options returns the options the sandbox was created with.
+func (s *Sandbox) Options() Options {
+	return s.opts
+}
+
+// Now returns the sandbox's time: its Clock's (GET /_sandbox/clock).
+func (s *Sandbox) Now() time.Time {
+	return s.clock.Now()
 }
 
 // Calls returns a copy of the per-endpoint call counters.
@@ -302,6 +344,20 @@ func (s *Sandbox) Members() []MemberSnapshot {
 		out = append(out, s.snapshot(m))
 	}
 	return out
+}
+
+// Member returns a snapshot of the member with guid, after applying the
+// transitions due now; false when no such member exists (never created, or
+// deleted).
+func (s *Sandbox) Member(guid string) (MemberSnapshot, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.processLocked(s.clock.Now())
+	m, ok := s.members[guid]
+	if !ok {
+		return MemberSnapshot{}, false
+	}
+	return s.snapshot(m), true
 }
 
 func (s *Sandbox) snapshot(m *member) MemberSnapshot {
