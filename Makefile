@@ -25,9 +25,11 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate the CRDs (descriptions re-flowed for kubectl explain) and the RBAC role from the markers.
+manifests: ## Generate the CRDs (descriptions re-flowed for kubectl explain), their copy embedded in pkg/mxtest/crds, and the RBAC role from the markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
 	go run ./hack/crd-descriptions config/crd/bases/*.yaml
+	rm -f pkg/mxtest/crds/*.yaml
+	cp config/crd/bases/*.yaml pkg/mxtest/crds/
 
 .PHONY: generate
 generate: ## Generate the deepcopy code.
