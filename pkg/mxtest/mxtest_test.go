@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -39,6 +40,14 @@ var (
 	testEnv *envtest.Environment
 	envCfg  *rest.Config
 	envErr  error
+)
+
+// Ginkgo suites pass GinkgoT() to mxsandbox.Start and mxtest.Run.
+var (
+	_ mxsandbox.TB = ginkgo.FullGinkgoTInterface(nil)
+	_ mxtest.TB    = ginkgo.FullGinkgoTInterface(nil)
+	_ mxtest.TB    = (*testing.T)(nil)
+	_ mxtest.TB    = (*testing.B)(nil)
 )
 
 func TestMain(m *testing.M) {
@@ -211,12 +220,51 @@ func TestRunWithWrongCredentialsIsRefused(t *testing.T) {
 	w.create(u)
 	w.g.Eventually(func(g Gomega) {
 		g.Expect(w.c.Get(context.Background(), client.ObjectKeyFromObject(u), u)).To(Succeed())
-		ready := meta.FindStatusCondition(u.Status.Conditions, mxv1alpha1.ReadyCondition)
-		g.Expect(ready).NotTo(BeNil())
-		g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
+		stalled := meta.FindStatusCondition(u.Status.Conditions, mxv1alpha1.StalledCondition)
+		g.Expect(stalled).NotTo(BeNil())
+		g.Expect(stalled.Reason).To(Equal(mxv1alpha1.ReasonMXUnauthorized))
 	}).Should(Succeed())
 	w.g.Expect(sb.UserCount()).To(BeZero())
 	w.g.Expect(sb.TotalCalls()).To(BeNumerically(">=", 1), "mx-operator did call the sandbox")
+}
+
+// TestRunOAuthMemberConnectsOnceAuthorized plays the end user with the sandbox's Go control API.
+func TestRunOAuthMemberConnectsOnceAuthorized(t *testing.T) {
+	cfg := controlPlane(t)
+	w := newWorld(t, cfg)
+	sb := mxsandbox.Start(t, mxsandbox.Options{AggregationDuration: 200 * time.Millisecond})
+	mxtest.Run(t, cfg, sb, mxtest.WithNamespaces(w.ns))
+
+	m := &mxv1alpha1.MXMember{
+		ObjectMeta: metav1.ObjectMeta{Name: "erin-oauth"},
+		Spec: mxv1alpha1.MXMemberSpec{
+			UserRef:         mxv1alpha1.LocalObjectReference{Name: "erin"},
+			InstitutionCode: mxsandbox.InstitutionMXBankOAuth,
+			OAuth:           true,
+		},
+	}
+	w.create(&mxv1alpha1.MXUser{ObjectMeta: metav1.ObjectMeta{Name: "erin"}}, m)
+	w.eventuallyStatus(m, mxsandbox.StatusPending)
+	w.g.Expect(m.Status.OAuthWindowURI).NotTo(BeEmpty())
+
+	w.g.Expect(sb.OpenOAuthWindow(m.Status.OAuthWindowURI)).To(Succeed())
+	w.eventuallyStatus(m, mxsandbox.StatusConnected)
+}
+
+// TestRunCreatesOnceDespiteALostAnswer: the member is created in MX, the answer is lost, and
+// mx-operator finds it instead of creating a second one.
+func TestRunCreatesOnceDespiteALostAnswer(t *testing.T) {
+	cfg := controlPlane(t)
+	w := newWorld(t, cfg)
+	sb := mxsandbox.Start(t, mxsandbox.Options{AggregationDuration: 200 * time.Millisecond})
+	sb.SetFault(mxsandbox.EndpointCreateMember, mxsandbox.Fault{CommitThenFail: 1})
+	mxtest.Run(t, cfg, sb, mxtest.WithNamespaces(w.ns))
+
+	m := member("fay-bank", "fay")
+	w.create(&mxv1alpha1.MXUser{ObjectMeta: metav1.ObjectMeta{Name: "fay"}}, creds("fay-bank", "password"), m)
+	w.eventuallyStatus(m, mxsandbox.StatusConnected)
+	w.g.Expect(sb.CallCount(mxsandbox.EndpointCreateMember)).To(BeNumerically(">=", 1))
+	w.g.Expect(sb.MemberCount()).To(Equal(1))
 }
 
 // TestSetupOperatorOnTheSuitesManager runs mx-operator's controllers in a manager the suite
