@@ -10,6 +10,8 @@ KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_GEN ?= go tool controller-gen
 # Extra flags for go test, e.g. make test GOTEST_FLAGS='-run TestFoo -v'.
 GOTEST_FLAGS ?=
+# A separate Go module that uses pkg/mxtest as another project would; test, vet and verify cover it.
+EXAMPLE_MODULE := examples/onboarding
 export ENVTEST_K8S_VERSION
 
 .DEFAULT_GOAL := help
@@ -25,9 +27,11 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate the CRDs (descriptions re-flowed for kubectl explain) and the RBAC role from the markers.
+manifests: ## Generate the CRDs (descriptions re-flowed for kubectl explain), their copy embedded in pkg/mxtest/crds, and the RBAC role from the markers.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
 	go run ./hack/crd-descriptions config/crd/bases/*.yaml
+	rm -f pkg/mxtest/crds/*.yaml
+	cp config/crd/bases/*.yaml pkg/mxtest/crds/
 
 .PHONY: generate
 generate: ## Generate the deepcopy code.
@@ -38,16 +42,19 @@ fmt: ## Run gofmt on the tree.
 	gofmt -s -w $$(git ls-files -co --exclude-standard '*.go')
 
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet (this module and examples/onboarding).
 	go vet ./...
+	cd $(EXAMPLE_MODULE) && go vet ./...
 
 .PHONY: envtest
 envtest: ## Make kube-apiserver, etcd and kubectl available (download, else build from source) and print their directory.
 	@hack/setup-envtest.sh
 
 .PHONY: test
-test: manifests generate fmt vet ## Regenerate, vet and run every test (unit and envtest).
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./... -race -count=1 $(GOTEST_FLAGS)
+test: manifests generate fmt vet ## Regenerate, vet and run every test (unit and envtest), examples/onboarding's too.
+	assets="$$(hack/setup-envtest.sh)"; \
+	KUBEBUILDER_ASSETS="$$assets" go test ./... -race -count=1 $(GOTEST_FLAGS); \
+	cd $(EXAMPLE_MODULE) && KUBEBUILDER_ASSETS="$$assets" go test ./... -race -count=1 $(GOTEST_FLAGS)
 
 .PHONY: bench
 bench: ## Run the benchmarks (client against the sandbox; members converged by the real manager) and write bin/bench.txt.
@@ -57,6 +64,7 @@ bench: ## Run the benchmarks (client against the sandbox; members converged by t
 .PHONY: verify
 verify: manifests generate fmt ## Regenerate everything and fail if the tree changed.
 	go mod tidy
+	cd $(EXAMPLE_MODULE) && go mod tidy
 	@if [ -n "$$(git status --porcelain)" ]; then \
 		echo "The tree changed after regeneration; commit the generated files:"; \
 		git status --porcelain; git --no-pager diff --stat; exit 1; \

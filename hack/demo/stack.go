@@ -23,9 +23,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/mxoperator/mx-operator/internal/mx/sandbox"
 	"github.com/mxoperator/mx-operator/internal/testenv"
 	"github.com/mxoperator/mx-operator/internal/webhook"
+	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
 )
 
 // options configure one run of the demo.

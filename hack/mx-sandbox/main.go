@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mxoperator/mx-operator/internal/mx/sandbox"
+	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
 )
 
 func main() {

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
-	"github.com/mxoperator/mx-operator/internal/mx/sandbox"
+	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
 )
 
 // The core contract: every declared change reaches MX whatever interrupted the way there, and

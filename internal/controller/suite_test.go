@@ -37,9 +37,9 @@ import (
 	"github.com/mxoperator/mx-operator/internal/controller"
 	"github.com/mxoperator/mx-operator/internal/manager"
 	"github.com/mxoperator/mx-operator/internal/mx"
-	"github.com/mxoperator/mx-operator/internal/mx/sandbox"
 	"github.com/mxoperator/mx-operator/internal/testenv"
 	"github.com/mxoperator/mx-operator/internal/webhook"
+	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
 )
 
 // The user stories run the real reconcilers in a real manager against a real API server

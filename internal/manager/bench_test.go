@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
-	"github.com/mxoperator/mx-operator/internal/mx/sandbox"
 	"github.com/mxoperator/mx-operator/internal/testenv"
+	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
 )
 
 // BenchmarkConvergeMembers applies one MXUser with n MXMembers and waits until every member is

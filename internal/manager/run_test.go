@@ -17,9 +17,9 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
-	"github.com/mxoperator/mx-operator/internal/mx/sandbox"
 	"github.com/mxoperator/mx-operator/internal/testenv"
 	"github.com/mxoperator/mx-operator/internal/webhook"
+	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
 )
 
 // freeAddr returns a loopback address nobody listens on right now.

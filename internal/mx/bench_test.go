@@ -5,7 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/mxoperator/mx-operator/internal/mx/sandbox"
+	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
 )
 
 // Benchmarks of the client against the sandbox over real HTTP on 127.0.0.1. They report figures

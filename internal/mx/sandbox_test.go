@@ -9,7 +9,7 @@ import (
 
 	. "github.com/onsi/gomega"
 
-	"github.com/mxoperator/mx-operator/internal/mx/sandbox"
+	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
 )
 
 // Integration tests: the client against the real sandbox over HTTP on

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
+	"github.com/mxoperator/mx-operator/pkg/mxtest/crds"
 )
 
 // RepoRoot returns the root of the repository, found from this source file's location.
@@ -43,7 +44,8 @@ func Scheme() (*runtime.Scheme, error) {
 	return s, nil
 }
 
-// New returns an envtest environment that installs config/crd/bases and fails if any is missing.
+// New returns an envtest environment that installs the project's CRDs (the copy of
+// config/crd/bases embedded in pkg/mxtest/crds, which `make manifests` keeps current).
 // KUBEBUILDER_ASSETS must name the directory holding kube-apiserver and etcd: `make test` sets it,
 // and `make envtest` prints it for running `go test` by hand.
 func New() (*envtest.Environment, error) {
@@ -55,9 +57,12 @@ func New() (*envtest.Environment, error) {
 	if _, err := os.Stat(filepath.Join(assets, "kube-apiserver")); err != nil {
 		return nil, fmt.Errorf("KUBEBUILDER_ASSETS=%s holds no kube-apiserver: run `make envtest`", assets)
 	}
+	defs, err := crds.Decode()
+	if err != nil {
+		return nil, err
+	}
 	return &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
+		CRDInstallOptions:     envtest.CRDInstallOptions{CRDs: defs},
 		BinaryAssetsDirectory: assets,
 	}, nil
 }
