@@ -22,7 +22,7 @@ import (
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
 	"github.com/mxoperator/mx-operator/internal/mx"
-	"github.com/mxoperator/mx-operator/internal/mx/sandbox"
+	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
 )
 
 const (

@@ -21,8 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/mxoperator/mx-operator/internal/mx/sandbox"
 	"github.com/mxoperator/mx-operator/internal/testenv"
+	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
 )
 
 // The MX client id the manager and the sandbox share; the API key is random per run.

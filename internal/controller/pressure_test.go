@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
-	"github.com/mxoperator/mx-operator/internal/mx/sandbox"
+	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
 )
 
 // Under MX's pressure: the client backs off as a whole, every object says why it waits, and

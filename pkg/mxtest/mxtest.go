@@ -93,7 +93,6 @@ func DefaultTiming() Timing {
 		ResyncInterval:            12 * time.Hour,
 		AggregationThrottleWindow: 3 * time.Hour,
 		UnauthorizedRetryInterval: time.Hour,
-		RateLimitedRetryInterval:  time.Second,
 		WaitingRetryInterval:      time.Hour,
 		FailureBaseDelay:          100 * time.Millisecond,
 		FailureMaxDelay:           time.Second,
