@@ -18,6 +18,7 @@ import (
 type MXObserver struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	coolDown prometheus.Gauge
 }
 
 // NewMXObserver creates the metrics and registers them on reg, reusing them when a previous
@@ -36,6 +37,17 @@ func NewMXObserver(reg prometheus.Registerer) (*MXObserver, error) {
 			Help:    "Latency of HTTP requests to the MX Platform API, by endpoint (route template).",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
 		}, []string{"endpoint"}),
+	}
+	o.coolDown = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "mx_operator_mx_cooldown_until_seconds",
+		Help: "While MX refuses the operator (429, or a run of 5xx), the Unix time until which the MX client holds requests back before one probe; 0 when MX answers.",
+	})
+	if err := reg.Register(o.coolDown); err != nil {
+		existing, ok := errors.AsType[prometheus.AlreadyRegisteredError](err)
+		if !ok {
+			return nil, err
+		}
+		o.coolDown = existing.ExistingCollector.(prometheus.Gauge)
 	}
 	if err := reg.Register(o.requests); err != nil {
 		existing, ok := errors.AsType[prometheus.AlreadyRegisteredError](err)
@@ -58,4 +70,14 @@ func NewMXObserver(reg prometheus.Registerer) (*MXObserver, error) {
 func (o *MXObserver) ObserveRequest(endpoint string, code int, d time.Duration) {
 	o.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
 	o.latency.WithLabelValues(endpoint).Observe(d.Seconds())
+}
+
+// ObserveCoolDown records the MX client's cool-down (mx.HealthObserver): until when it holds
+// requests back, or the zero time when MX answers again.
+func (o *MXObserver) ObserveCoolDown(until time.Time) {
+	if until.IsZero() {
+		o.coolDown.Set(0)
+		return
+	}
+	o.coolDown.Set(float64(until.UnixNano()) / 1e9)
 }

@@ -6,6 +6,8 @@ import (
 
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mxoperator/mx-operator/internal/mx"
 )
 
 // series returns the counter values and histogram sample counts gathered from reg, keyed by
@@ -25,6 +27,8 @@ func series(g Gomega, reg *prometheus.Registry) map[string]float64 {
 				out[k] = m.GetCounter().GetValue()
 			case m.GetHistogram() != nil:
 				out[k] = float64(m.GetHistogram().GetSampleCount())
+			case m.GetGauge() != nil:
+				out[k] = m.GetGauge().GetValue()
 			}
 		}
 	}
@@ -49,5 +53,19 @@ func TestMXObserverCountsByEndpointAndCode(t *testing.T) {
 		"mx_operator_mx_requests_total code=0 endpoint=POST /users/{user}/members":                   2,
 		"mx_operator_mx_request_duration_seconds endpoint=GET /users/{user}/members/{member}/status": 2,
 		"mx_operator_mx_request_duration_seconds endpoint=POST /users/{user}/members":                2,
+		"mx_operator_mx_cooldown_until_seconds":                                                      0,
 	}), "bounded labels: the route template and the status code (0: no response)")
+}
+
+func TestMXObserverShowsTheCoolDown(t *testing.T) {
+	g := NewWithT(t)
+	reg := prometheus.NewRegistry()
+	o, err := NewMXObserver(reg)
+	g.Expect(err).NotTo(HaveOccurred())
+	var _ mx.HealthObserver = o
+	until := time.Unix(1_800_000_000, 500_000_000)
+	o.ObserveCoolDown(until)
+	g.Expect(series(g, reg)).To(HaveKeyWithValue("mx_operator_mx_cooldown_until_seconds", 1_800_000_000.5))
+	o.ObserveCoolDown(time.Time{})
+	g.Expect(series(g, reg)).To(HaveKeyWithValue("mx_operator_mx_cooldown_until_seconds", 0.0))
 }

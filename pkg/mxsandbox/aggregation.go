@@ -10,7 +10,13 @@ type user struct {
 	isDisabled bool
 	members    []*member
 	deleted    bool
+	// past remembers, per institution code, the aggregation times of the user's last deleted
+	// member there, so one re-created inside the throttle window reports them (MX-API.md §11).
+	past map[string]pastAggregation
 }
+
+// pastAggregation is when a deleted member last aggregated, and last did so successfully.
+type pastAggregation struct{ aggregatedAt, successAt time.Time }
 
 type challenge struct {
 	guid        string

@@ -500,3 +500,28 @@ func TestMembersSnapshot(t *testing.T) {
 		SuccessfullyAggregatedAt: t0.Add(aggStep),
 	}))
 }
+
+// TestRecreatedMemberReportsItsEarlierAggregation: MX-API.md §11, "A member deleted and
+// re-created inside the window reports its earlier aggregated_at"; outside it, it aggregates.
+func TestRecreatedMemberReportsItsEarlierAggregation(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t)
+	u := e.createUser("u")
+	m := e.createMember(u, sandbox.InstitutionMXBankThrottled, "mxuser", "password", nil)
+	e.sb.Advance(aggStep)
+	first := e.read(m)
+	g.Expect(first.SuccessfullyAggregatedAt).NotTo(BeNil())
+	g.Expect(e.do("DELETE", e.memberPath(m), nil).status).To(Equal(http.StatusNoContent))
+
+	e.sb.Advance(time.Hour)
+	again := e.createMember(u, sandbox.InstitutionMXBankThrottled, "mxuser", "password", nil)
+	g.Expect(again.GUID).NotTo(Equal(m.GUID))
+	g.Expect(again.AggregatedAt).To(Equal(first.AggregatedAt), "the earlier aggregated_at")
+	g.Expect(again.SuccessfullyAggregatedAt).To(Equal(first.SuccessfullyAggregatedAt))
+	g.Expect(again.IsBeingAggregated).To(BeFalse(), "inside the window nothing starts")
+	g.Expect(e.do("DELETE", e.memberPath(again), nil).status).To(Equal(http.StatusNoContent))
+
+	e.sb.Advance(sandbox.ThrottleWindow)
+	later := e.createMember(u, sandbox.InstitutionMXBankThrottled, "mxuser", "password", nil)
+	g.Expect(later.IsBeingAggregated).To(BeTrue(), "outside the window a re-created member aggregates")
+}

@@ -181,6 +181,16 @@ func (s *Sandbox) createMember(req *request) reply {
 	s.memberOrder = append(s.memberOrder, m)
 	u.members = append(u.members, m)
 
+	// MX-API.md §11: a member deleted and re-created inside the throttle window reports its
+	// earlier aggregated_at, and the window still holds: nothing new starts.
+	if p, ok := u.past[inst.Code]; ok {
+		m.aggregatedAt, m.successAt = p.aggregatedAt, p.successAt
+		if s.throttled(m, req.now) {
+			s.setStatus(m, StatusCreated)
+			return s.memberReply(http.StatusOK, m)
+		}
+	}
+
 	switch {
 	case oauth:
 		s.mintOAuthWindowURI(req, m)
@@ -273,6 +283,12 @@ func (s *Sandbox) deleteMember(req *request) reply {
 }
 
 func (s *Sandbox) removeMember(m *member) {
+	if !m.successAt.IsZero() {
+		if m.user.past == nil {
+			m.user.past = map[string]pastAggregation{}
+		}
+		m.user.past[m.inst.Code] = pastAggregation{aggregatedAt: m.aggregatedAt, successAt: m.successAt}
+	}
 	s.unschedule(m)
 	m.deleted = true
 	s.setMemberID(m, "")
