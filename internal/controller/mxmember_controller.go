@@ -413,7 +413,8 @@ func (r *MXMemberReconciler) membersOfSecret(ctx context.Context, o client.Objec
 // change of the answers Secret while MX waits for MFA answers or rejected one.
 func secretChangeMatters(m *mxv1alpha1.MXMember, name, rv string) bool {
 	if ref := m.Spec.CredentialsSecretRef; ref != nil && ref.Name == name && m.Status.CredentialsRevision != rv {
-		return true
+		// A member in MX compares the data; one not created yet cares only if it waits for it.
+		return m.Status.GUID != "" || meta.IsStatusConditionTrue(m.Status.Conditions, mxv1alpha1.StalledCondition)
 	}
 	if m.Spec.MFA != nil && m.Spec.MFA.AnswersSecretRef != nil && m.Spec.MFA.AnswersSecretRef.Name == name {
 		return len(m.Status.Challenges) > 0 || mx.ConnectionStatus(m.Status.ConnectionStatus) == mx.StatusRejected

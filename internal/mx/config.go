@@ -94,10 +94,11 @@ type Config struct {
 	// CoolDownMin and CoolDownMax bound a cool-down without Retry-After:
 	// the first lasts between CoolDownMin/2 and CoolDownMin (equal jitter),
 	// and each one that follows before the client recovers doubles the
-	// interval, up to CoolDownMax. CoolDownMax also caps a Retry-After used
-	// as a cool-down, so that one bogus header cannot silence the client
-	// for long (a probe per CoolDownMax is a negligible load). Defaults
-	// DefaultCoolDownMin and DefaultCoolDownMax.
+	// interval, up to CoolDownMax: short, so that the client notices within
+	// seconds that MX answers again (a probe every few seconds is a
+	// negligible load). A Retry-After from MX is honoured as the cool-down
+	// instead, up to 10 minutes. Defaults DefaultCoolDownMin and
+	// DefaultCoolDownMax.
 	CoolDownMin time.Duration
 	CoolDownMax time.Duration
 	// PageSize is the records_per_page for every list except institutions

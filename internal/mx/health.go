@@ -139,7 +139,7 @@ type ticket struct {
 // until MX answers 429, or threshold consecutive requests fail (5xx, 408,
 // network), or a failure carries a Retry-After (a 503 for maintenance). It
 // then cools down: every request is refused until a time that is the
-// Retry-After when MX sent one (at most maxCool), else the current interval
+// Retry-After when MX sent one (at most maxRetryAfter), else the current interval
 // with equal jitter (uniform in [interval/2, interval]). The interval starts
 // at minCool and doubles, up to maxCool, with every cool-down that follows
 // without recovery. After the cool-down one probe request is let through
@@ -155,7 +155,7 @@ type health struct {
 	// threshold is the number of consecutive failures that starts a
 	// cool-down; <= 0 means failures never do (429s still do).
 	threshold int
-	// minCool and maxCool bound the jittered interval and cap a Retry-After.
+	// minCool and maxCool bound the jittered interval used without a Retry-After.
 	minCool, maxCool time.Duration
 	// observe, when not nil, is told of every cool-down (until) and of every
 	// recovery (the zero time), with mu held.
@@ -180,6 +180,10 @@ type health struct {
 }
 
 // newHealth returns a healthy state machine.
+// maxRetryAfter caps the Retry-After MX's answers ask for, so that a bogus header cannot
+// silence the client for hours; up to it, MX's word is honoured.
+const maxRetryAfter = 10 * time.Minute
+
 func newHealth(now func() time.Time, threshold int, minCool, maxCool time.Duration) *health {
 	return &health{
 		now:       now,
@@ -269,7 +273,7 @@ func (h *health) record(t ticket, o outcome, retryAfter time.Duration, hasRetryA
 func (h *health) tripLocked(cause CoolDownCause, retryAfter time.Duration, hasRetryAfter bool) {
 	d := h.interval/2 + h.jitter(h.interval-h.interval/2)
 	if hasRetryAfter {
-		d = min(max(retryAfter, 0), h.maxCool)
+		d = min(max(retryAfter, 0), maxRetryAfter)
 	}
 	h.interval = min(2*h.interval, h.maxCool)
 	h.epoch++

@@ -127,11 +127,11 @@ func TestHealthStateMachine(t *testing.T) {
 			wantObserved:  []time.Duration{5 * s, recoveredMark},
 		},
 		{
-			reason: "a Retry-After longer than CoolDownMax is capped",
+			reason: "a Retry-After longer than CoolDownMax is honoured, up to ten minutes",
 			steps: []hstep{
-				{at: 0, op: opSend, o: rl, ra: time.Hour, state: cooling, until: 60 * s},
+				{at: 0, op: opSend, o: rl, ra: time.Hour, state: cooling, until: 10 * time.Minute},
 			},
-			wantObserved: []time.Duration{60 * s},
+			wantObserved: []time.Duration{10 * time.Minute},
 		},
 		{
 			reason: "a 503 with Retry-After cools down at once, as unavailable",
@@ -462,7 +462,7 @@ func TestFiveXXStormCostsOneProbePerCoolDown(t *testing.T) {
 	}
 
 	s := time.Second
-	g.Expect(untils).To(Equal([]time.Duration{1 * s, 3 * s, 7 * s, 15 * s, 31 * s}), "cool-downs of 1, 2, 4, 8, 16 s")
+	g.Expect(untils).To(Equal([]time.Duration{1 * s, 3 * s, 7 * s, 12 * s, 17 * s}), "cool-downs of 1, 2, 4 s, then capped at DefaultCoolDownMax (5 s)")
 	g.Expect(int(h.hits.Load())).To(Equal(3+4), "three attempts to trip, then one probe per cool-down")
 }
 
