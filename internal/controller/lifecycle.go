@@ -13,11 +13,12 @@ import (
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
 )
 
-// Event reasons of routine changes. Events are an API-server write each: they are emitted when
-// a person would want to know (an MX object created, adopted, deleted or orphaned; a Stalled
-// reason, as a Warning, from finish; a recovery), never on a reconcile that changed nothing.
+// Event reasons. Events are an API-server write each: they are emitted when a person would want
+// to know (an MX object adopted, deleted or orphaned; something done on a person's behalf; a
+// Stalled reason, as a Warning, from finish; a recovery), never for routine progress (a create,
+// a connection: status.guid and the conditions say so) and never on a reconcile that changed
+// nothing. The happy path of a pair of objects costs no event.
 const (
-	eventCreated     = "Created"
 	eventAdopted     = "Adopted"
 	eventDeleted     = "Deleted"
 	eventOrphaned    = "Orphaned"

@@ -119,7 +119,7 @@ func (r *MXMemberReconciler) reconcileCreate(ctx context.Context, s *memberScope
 	case err != nil:
 		return r.Timing.mxOutcome("creating the member", err)
 	}
-	r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventCreated, "Create", "Created MX member %s with partner id %s", created.GUID, s.partnerID)
+	log.FromContext(ctx).Info("Created MX member", "guid", created.GUID, "partnerID", s.partnerID)
 	r.recordApplied(s, desiredMemberSettings(s.member.Spec, s.partnerID))
 	r.observedMember(s, created)
 	return r.ensureOAuthWindow(ctx, s)

@@ -183,7 +183,7 @@ func (r *MXUserReconciler) reconcileCreate(ctx context.Context, s *userScope) ou
 	}
 	st.AppliedSettings = settingsHash(desired)
 	r.observed(s, created)
-	r.Recorder.Eventf(s.user, nil, corev1.EventTypeNormal, eventCreated, "Create", "Created MX user %s with partner id %s", created.GUID, s.partnerID)
+	log.FromContext(ctx).Info("Created MX user", "guid", created.GUID, "partnerID", s.partnerID)
 	return proceed()
 }
 
