@@ -53,6 +53,9 @@ const (
 
 // partnerIDPrefixPattern is what a partner id prefix may look like: spec.id's characters but
 // ":" and "/", which separate the parts of a derived id (so derived ids stay injective).
+// webhookResyncInterval is the default resync while MX's webhooks keep the operator informed.
+const webhookResyncInterval = 24 * time.Hour
+
 var partnerIDPrefixPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 
 // Options is the parsed command line.
@@ -89,7 +92,7 @@ func ParseFlags(args []string) (Options, error) {
 	fs.Float64Var(&o.MXQPS, "mx-qps", 10, "Steady rate of MX API requests per second, shared by all controllers; 0 is unlimited.")
 	fs.IntVar(&o.MXBurst, "mx-burst", 20, "Burst of MX API requests above --mx-qps.")
 	fs.DurationVar(&o.AggregationThrottleWindow, "aggregation-throttle-window", 3*time.Hour, "After a member's last aggregation, how long requested aggregations wait (MX ignores them inside its throttle window).")
-	fs.DurationVar(&o.ResyncInterval, "resync-interval", 12*time.Hour, "How often an object in sync is read again from MX (jittered by ±10%).")
+	fs.DurationVar(&o.ResyncInterval, "resync-interval", 12*time.Hour, "How often an object in sync is read again from MX (jittered by ±10%). Without the flag it is 24h while the webhook receiver is on: MX's webhooks report what changes.")
 	fs.StringVar(&o.WebhookAddr, "mx-webhook-bind-address", "", "Address of the MX webhook receiver (path "+webhook.Path+"); empty disables it.")
 	fs.StringVar(&o.WebhookCredentialsSecret, "mx-webhook-credentials-secret", "", "namespace/name of the Secret holding the HTTP Basic pair MX must send to the webhook receiver (keys username and password). When empty, MX_WEBHOOK_USERNAME and MX_WEBHOOK_PASSWORD are used.")
 	config.RegisterFlags(fs)
@@ -97,6 +100,11 @@ func ParseFlags(args []string) (Options, error) {
 	o.Zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	resyncSet := false
+	fs.Visit(func(f *flag.Flag) { resyncSet = resyncSet || f.Name == "resync-interval" })
+	if !resyncSet && o.WebhookAddr != "" {
+		o.ResyncInterval = webhookResyncInterval
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))

@@ -34,6 +34,13 @@ func TestParseFlags(t *testing.T) {
 	g.Expect(defaults.MXBaseURL).To(Equal("https://int-api.mx.com"), "MX's integration environment by default")
 	g.Expect(defaults.PartnerIDPrefix).To(Equal("mxop"))
 	g.Expect(defaults.WebhookAddr).To(BeEmpty(), "the webhook receiver is off by default")
+	g.Expect(defaults.ResyncInterval).To(Equal(12*time.Hour), "without webhooks an object in sync is read twice a day")
+	hooked, err := ParseFlags([]string{"--mx-webhook-bind-address=:9443"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(hooked.ResyncInterval).To(Equal(24*time.Hour), "MX's webhooks report changes: the resync can be longer")
+	explicit, err := ParseFlags([]string{"--mx-webhook-bind-address=:9443", "--resync-interval=6h"})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(explicit.ResyncInterval).To(Equal(6*time.Hour), "an explicit --resync-interval wins")
 
 	for _, bad := range [][]string{
 		{"--partner-id-prefix=-bad"},
