@@ -35,6 +35,7 @@ import (
 	"github.com/mxoperator/mx-operator/internal/controller"
 	"github.com/mxoperator/mx-operator/internal/metrics"
 	"github.com/mxoperator/mx-operator/internal/mx"
+	"github.com/mxoperator/mx-operator/internal/txsync"
 	"github.com/mxoperator/mx-operator/internal/webhook"
 )
 
@@ -263,6 +264,10 @@ type Controllers struct {
 	Now func() time.Time
 	// WebhooksEnabled says that the webhook receiver runs, so PENDING OAuth members are not polled.
 	WebhooksEnabled bool
+	// Sink tunes the delivery of MXTransactionSyncs (timeouts, backoff, the retry budget of one
+	// reconcile); zero fields take txsync's defaults. The MXTransactionSync controller runs when
+	// MX also implements controller.TransactionAPI (as *mx.Client does).
+	Sink txsync.SenderConfig
 }
 
 // FingerprintKey derives the key of the credentials fingerprints (an HMAC in MXMember status)
@@ -308,6 +313,15 @@ func Setup(ctx context.Context, mgr ctrl.Manager, c Controllers) (*controller.MX
 	}
 	if err := members.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the MXMember controller: %w", err)
+	}
+	if tx, ok := c.MX.(controller.TransactionAPI); ok {
+		syncs := &controller.MXTransactionSyncReconciler{
+			Client: mgr.GetClient(), MX: tx, Recorder: mgr.GetEventRecorder("mx-operator-mxtransactionsync"),
+			Timing: c.Timing, Sender: c.Sink, Now: c.Now, MaxConcurrentReconciles: c.MaxConcurrentReconciles,
+		}
+		if err := syncs.SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("setting up the MXTransactionSync controller: %w", err)
+		}
 	}
 	if rc, ok := c.MX.(interface{ OnRecovered(func()) }); ok {
 		// When MX answers again after a storm, the objects waiting for it go first, not on

@@ -1,0 +1,348 @@
+package controller
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
+	"github.com/mxoperator/mx-operator/internal/txsync"
+)
+
+// +kubebuilder:rbac:groups=mx.mxoperator.dev,resources=mxtransactionsyncs,verbs=get;list;watch
+// +kubebuilder:rbac:groups=mx.mxoperator.dev,resources=mxtransactionsyncs/status,verbs=get;update;patch
+
+// TransactionAPI is the MX call the MXTransactionSync controller makes; *mx.Client implements
+// it. Errors are classified as for MemberAPI (mx.Classify); an error returned by fn comes back
+// as it is.
+type TransactionAPI = txsync.Pager
+
+// indexSyncMember indexes MXTransactionSyncs by spec.memberRef.name.
+const indexSyncMember = "spec.memberRef.name"
+
+// futureDays is how far past today a window reaches, to catch pending transactions MX dates
+// ahead (MX's own default to_date).
+const futureDays = 5
+
+var syncStatus = statusAccess[*mxv1alpha1.MXTransactionSync, mxv1alpha1.MXTransactionSyncStatus]{
+	status:             func(s *mxv1alpha1.MXTransactionSync) *mxv1alpha1.MXTransactionSyncStatus { return &s.Status },
+	conditions:         func(s *mxv1alpha1.MXTransactionSync) *[]metav1.Condition { return &s.Status.Conditions },
+	observedGeneration: func(s *mxv1alpha1.MXTransactionSync) *int64 { return &s.Status.ObservedGeneration },
+}
+
+// MXTransactionSyncReconciler delivers an MXMember's transactions to a sink as CloudEvents
+// (package txsync). It reads MX only when the member's successfullyAggregatedAt moves past the
+// last window's (and once at creation, on a spec change or on the reconcile-requested-at
+// annotation): it watches MXMembers and polls nothing. It changes nothing in MX and needs no
+// finalizer: a deleted sync simply stops.
+type MXTransactionSyncReconciler struct {
+	client.Client
+	// MX lists the member's transactions page by page.
+	MX       TransactionAPI
+	Recorder events.EventRecorder
+	Timing   Timing
+	// Sender tunes delivery (timeouts, backoff, the retry budget of one reconcile); the URL and
+	// credentials are filled in per sync.
+	Sender                  txsync.SenderConfig
+	Now                     func() time.Time
+	MaxConcurrentReconciles int
+
+	mem *memo
+}
+
+// SetupWithManager registers the controller, its MXMember watch and the index it needs.
+func (r *MXTransactionSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.MX == nil || r.Recorder == nil || r.Client == nil {
+		return errors.New("MXTransactionSyncReconciler needs Client, MX and Recorder")
+	}
+	r.setDefaults()
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &mxv1alpha1.MXTransactionSync{}, indexSyncMember, func(o client.Object) []string {
+		return []string{o.(*mxv1alpha1.MXTransactionSync).Spec.MemberRef.Name}
+	}); err != nil {
+		return fmt.Errorf("indexing MXTransactionSyncs by member: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&mxv1alpha1.MXTransactionSync{}, builder.WithPredicates(reconcileTriggers())).
+		Watches(&mxv1alpha1.MXMember{}, handler.EnqueueRequestsFromMapFunc(r.syncsOfMember), builder.WithPredicates(memberSyncable())).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1), RateLimiter: r.Timing.rateLimiter()}).
+		Named("mxtransactionsync").
+		Complete(r)
+}
+
+func (r *MXTransactionSyncReconciler) setDefaults() {
+	r.Timing = r.Timing.withDefaults()
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	r.mem = newMemo()
+}
+
+// memberSyncable passes the MXMember changes a sync acts on: its guids and its last successful
+// aggregation.
+func memberSyncable() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, okO := e.ObjectOld.(*mxv1alpha1.MXMember)
+		n, okN := e.ObjectNew.(*mxv1alpha1.MXMember)
+		if !okO || !okN {
+			return false
+		}
+		return o.Status.GUID != n.Status.GUID || o.Status.UserGUID != n.Status.UserGUID ||
+			!o.Status.SuccessfullyAggregatedAt.Equal(n.Status.SuccessfullyAggregatedAt)
+	}}
+}
+
+// syncsOfMember enqueues the MXTransactionSyncs of a member.
+func (r *MXTransactionSyncReconciler) syncsOfMember(ctx context.Context, o client.Object) []reconcile.Request {
+	list := &mxv1alpha1.MXTransactionSyncList{}
+	if err := r.List(ctx, list, client.InNamespace(o.GetNamespace()), client.MatchingFields{indexSyncMember: o.GetName()}); err != nil {
+		log.FromContext(ctx).Error(err, "listing the MXTransactionSyncs of a member")
+		return nil
+	}
+	out := make([]reconcile.Request, len(list.Items))
+	for i := range list.Items {
+		out[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
+	}
+	return out
+}
+
+// Reconcile fetches the sync, runs its phases and writes the status once (finish).
+func (r *MXTransactionSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	sync := &mxv1alpha1.MXTransactionSync{}
+	if err := r.Get(ctx, req.NamespacedName, sync); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !sync.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	base := sync.DeepCopy()
+	out := r.run(ctx, sync)
+	switch out.kind {
+	case kindRefused:
+		out.after = r.Timing.refusalDelay(sync.UID, r.mem.refused(sync.UID), out.after)
+	case kindFailed:
+	default:
+		r.mem.answered(sync.UID)
+	}
+	return finish(ctx, r.Client, r.Recorder, syncStatus, base, sync, out, out.kind == kindReady, r.Now())
+}
+
+// run is the phases: suspended → sink → member → due → deliver.
+func (r *MXTransactionSyncReconciler) run(ctx context.Context, sync *mxv1alpha1.MXTransactionSync) outcome {
+	if sync.Spec.Suspend {
+		return outcome{kind: kindSuspended, message: "Delivery is suspended (spec.suspend); nothing is read from MX or sent."}
+	}
+	cfg, out := r.sinkConfig(ctx, sync)
+	if out.done() {
+		return out
+	}
+	member, out := r.member(ctx, sync)
+	if out.done() {
+		return out
+	}
+	if out := r.due(sync, member); out.done() {
+		return out
+	}
+	return r.deliver(ctx, sync, member, cfg)
+}
+
+// sinkConfig resolves the sink's URL into status.sinkURI and reads the auth Secrets. A missing
+// Secret or key stalls the sync until the Secret or the spec changes.
+func (r *MXTransactionSyncReconciler) sinkConfig(ctx context.Context, sync *mxv1alpha1.MXTransactionSync) (txsync.SenderConfig, outcome) {
+	cfg := r.Sender
+	cfg.URL = sinkURI(sync)
+	sync.Status.SinkURI = cfg.URL
+	auth := sync.Spec.Sink.Auth
+	if auth == nil {
+		return cfg, proceed()
+	}
+	if auth.SecretRef != nil {
+		s, out := r.secret(ctx, sync, auth.SecretRef.Name)
+		if out.done() {
+			return cfg, out
+		}
+		switch {
+		case len(s.Data["token"]) > 0:
+			cfg.Authorization = "Bearer " + string(s.Data["token"])
+		case len(s.Data["username"]) > 0 && len(s.Data["password"]) > 0:
+			cfg.Authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(string(s.Data["username"])+":"+string(s.Data["password"])))
+		default:
+			return cfg, stalled(mxv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf("Secret %s has neither the key token nor the keys username and password. Add them; the operator retries when the sync changes.", s.Name)).retryAfter(r.Timing.WaitingRetryInterval)
+		}
+	}
+	if auth.CABundleSecretRef != nil {
+		s, out := r.secret(ctx, sync, auth.CABundleSecretRef.Name)
+		if out.done() {
+			return cfg, out
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(s.Data["ca.crt"]) {
+			return cfg, stalled(mxv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf("Secret %s has no PEM certificate under the key ca.crt. Fix it; the operator retries when the sync changes.", s.Name)).retryAfter(r.Timing.WaitingRetryInterval)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, proceed()
+}
+
+func (r *MXTransactionSyncReconciler) secret(ctx context.Context, sync *mxv1alpha1.MXTransactionSync, name string) (*corev1.Secret, outcome) {
+	s := &corev1.Secret{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: sync.Namespace, Name: name}, s)
+	if apierrors.IsNotFound(err) {
+		return nil, stalled(mxv1alpha1.ReasonSecretNotFound, fmt.Sprintf("Secret %s does not exist. Create it; the operator checks again every %s or when the sync changes.", name, r.Timing.WaitingRetryInterval)).retryAfter(r.Timing.WaitingRetryInterval)
+	}
+	if err != nil {
+		return nil, apiFailure(err)
+	}
+	return s, proceed()
+}
+
+// sinkURI is spec.sink.uri, or the cluster-local URL of spec.sink.ref.
+func sinkURI(sync *mxv1alpha1.MXTransactionSync) string {
+	ref := sync.Spec.Sink.Ref
+	if ref == nil {
+		return sync.Spec.Sink.URI
+	}
+	ns := ref.Namespace
+	if ns == "" {
+		ns = sync.Namespace
+	}
+	u := "http://" + ref.Name + "." + ns + ".svc.cluster.local"
+	if ref.Port != nil {
+		u += ":" + strconv.Itoa(int(*ref.Port))
+	}
+	return u
+}
+
+// member reads the referenced MXMember; one that does not exist, has no guids or never
+// aggregated successfully makes the sync wait (MemberNotReady) until the member changes.
+func (r *MXTransactionSyncReconciler) member(ctx context.Context, sync *mxv1alpha1.MXTransactionSync) (*mxv1alpha1.MXMember, outcome) {
+	m := &mxv1alpha1.MXMember{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: sync.Namespace, Name: sync.Spec.MemberRef.Name}, m)
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, waiting(0, mxv1alpha1.ReasonMemberNotReady, fmt.Sprintf("MXMember %s does not exist; delivery starts once it has aggregated successfully.", sync.Spec.MemberRef.Name))
+	case err != nil:
+		return nil, apiFailure(err)
+	case m.Status.GUID == "" || m.Status.UserGUID == "" || m.Status.SuccessfullyAggregatedAt == nil:
+		return nil, waiting(0, mxv1alpha1.ReasonMemberNotReady, fmt.Sprintf("MXMember %s has not aggregated successfully yet; delivery starts once it has.", m.Name))
+	}
+	return m, proceed()
+}
+
+// due decides whether a window is delivered now: at first, after a newer successful aggregation
+// of the member, after a spec change, or on the reconcile-requested-at annotation. A sync the
+// sink rejected stays Stalled until one of the latter two; one in sync is Ready.
+func (r *MXTransactionSyncReconciler) due(sync *mxv1alpha1.MXTransactionSync, m *mxv1alpha1.MXMember) outcome {
+	requested := sync.Annotations[mxv1alpha1.ReconcileRequestedAtAnnotation]
+	asked := sync.Generation != sync.Status.ObservedGeneration || requested != sync.Status.LastHandledReconcileAt
+	if asked {
+		return proceed()
+	}
+	if isStalledWith(sync.Status.Conditions, mxv1alpha1.ReasonSinkRejected) {
+		c := stalledCondition(sync.Status.Conditions)
+		return stalled(mxv1alpha1.ReasonSinkRejected, c.Message)
+	}
+	last := sync.Status.LastSyncedAggregationAt
+	if sync.Status.SyncedThrough == "" || last == nil || m.Status.SuccessfullyAggregatedAt.After(last.Time) {
+		return proceed()
+	}
+	return ready(mxv1alpha1.ReasonSucceeded, fmt.Sprintf("Delivered through %s; the next window follows the member's next successful aggregation.", sync.Status.SyncedThrough), 0)
+}
+
+func stalledCondition(conds []metav1.Condition) metav1.Condition {
+	for _, c := range conds {
+		if c.Type == mxv1alpha1.StalledCondition {
+			return c
+		}
+	}
+	return metav1.Condition{}
+}
+
+// window returns the next window: initialHistoryDays before today at first, else overlapDays
+// before status.syncedThrough; always through today+5 days.
+func window(sync *mxv1alpha1.MXTransactionSync, now time.Time) (from, to, today time.Time) {
+	y, mo, d := now.UTC().Date()
+	today = time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
+	to = today.AddDate(0, 0, futureDays)
+	days := int(sync.Spec.InitialHistoryDays)
+	if days <= 0 {
+		days = mxv1alpha1.DefaultInitialHistoryDays
+	}
+	from = today.AddDate(0, 0, -days)
+	if through, err := time.Parse(time.DateOnly, sync.Status.SyncedThrough); err == nil {
+		overlap := mxv1alpha1.DefaultOverlapDays
+		if sync.Spec.OverlapDays != nil {
+			overlap = int(*sync.Spec.OverlapDays)
+		}
+		from = through.AddDate(0, 0, -overlap)
+	}
+	return from, to, today
+}
+
+// deliver sends the window and, when the sink acknowledged all of it, advances
+// status.syncedThrough and lastSyncedAggregationAt. The counters grow with every
+// acknowledgement, also when the window fails part way.
+func (r *MXTransactionSyncReconciler) deliver(ctx context.Context, sync *mxv1alpha1.MXTransactionSync, m *mxv1alpha1.MXMember, cfg txsync.SenderConfig) outcome {
+	now := r.Now()
+	from, to, today := window(sync, now)
+	sender := txsync.NewSender(cfg)
+	defer sender.Close()
+	var p txsync.Progress
+	err := txsync.Deliver(ctx, r.MX, sender, txsync.Window{UserGUID: m.Status.UserGUID, MemberGUID: m.Status.GUID, From: from, To: to}, now, &p)
+	sync.Status.TransactionsDelivered += p.Transactions
+	sync.Status.EventsDelivered += p.Events
+	sync.Status.LastHandledReconcileAt = sync.Annotations[mxv1alpha1.ReconcileRequestedAtAnnotation]
+	log.FromContext(ctx).V(1).Info("Delivered a window", "from", from.Format(time.DateOnly), "to", to.Format(time.DateOnly), "pages", p.Pages, "events", p.Events, "complete", err == nil)
+	if err != nil {
+		return r.deliveryFailure(ctx, err)
+	}
+	through := to
+	if through.After(today) {
+		through = today // later days cannot be complete yet
+	}
+	sync.Status.SyncedThrough = through.Format(time.DateOnly)
+	sync.Status.LastSyncedAggregationAt = m.Status.SuccessfullyAggregatedAt.DeepCopy()
+	return ready(mxv1alpha1.ReasonSucceeded, fmt.Sprintf("Delivered through %s; the next window follows the member's next successful aggregation.", sync.Status.SyncedThrough), 0)
+}
+
+// deliveryFailure classifies a failed window once: a sink rejection stalls (SinkRejected,
+// with the status code only), a sink that did not answer in time waits (SinkUnreachable, no
+// sooner than its Retry-After), an MX error is classified as everywhere (mxOutcome).
+func (r *MXTransactionSyncReconciler) deliveryFailure(ctx context.Context, err error) outcome {
+	if ctx.Err() != nil {
+		return failed(ctx.Err(), mxv1alpha1.ReasonProgressing, "The operator stopped while delivering a window; the window is sent again.")
+	}
+	if serr, ok := errors.AsType[*txsync.SinkError](err); ok {
+		code := "no answer"
+		if serr.StatusCode != 0 {
+			code = txsync.StatusText(serr.StatusCode)
+		}
+		if serr.Rejected() {
+			return stalled(mxv1alpha1.ReasonSinkRejected, fmt.Sprintf("The sink rejected an event (%s). Fix the sink, then change the spec or set the %s annotation; delivery resumes from status.syncedThrough.", code, mxv1alpha1.ReconcileRequestedAtAnnotation))
+		}
+		msg := fmt.Sprintf("The sink did not acknowledge an event (%s) after the retries of one reconcile; the operator sends the window again with backoff.", code)
+		if serr.RetryAfter > 0 {
+			return waiting(serr.RetryAfter, mxv1alpha1.ReasonSinkUnreachable, msg)
+		}
+		return failed(fmt.Errorf("delivering a window: %w", err), mxv1alpha1.ReasonSinkUnreachable, msg)
+	}
+	return r.Timing.mxOutcome("listing the member's transactions", err)
+}
