@@ -1,0 +1,275 @@
+package controller_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
+	"github.com/mxoperator/mx-operator/internal/mx"
+	"github.com/mxoperator/mx-operator/internal/txsync"
+	"github.com/mxoperator/mx-operator/pkg/mxtest"
+	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
+)
+
+// The MXTransactionSync stories: a member aggregated in the sandbox, its transactions
+// delivered to mxtest.Sink. Run only these with
+//
+//	go test ./internal/controller/ -run TestStories -ginkgo.focus=MXTransactionSync
+
+const epTransactions = "GET /users/{user}/members/{member}/transactions"
+
+// newSyncStory is newStory with sandbox options of its own.
+func newSyncStory(opts storyOptions, sbMutate func(*sandbox.Options)) *story {
+	s := &story{opts: opts}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "story-"}}
+	Expect(k8sClient.Create(context.Background(), ns)).To(Succeed())
+	s.ns = ns.Name
+	sbOpts := sandbox.Options{ClientID: testClientID, APIKey: testAPIKey, AggregationDuration: aggregationStep}
+	if opts.fakeClock {
+		s.clock = sandbox.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+		sbOpts.Clock = s.clock
+	}
+	if sbMutate != nil {
+		sbMutate(&sbOpts)
+	}
+	s.sb = sandbox.New(sbOpts)
+	srv := httptest.NewServer(s.sb)
+	s.mxURL = srv.URL
+	DeferCleanup(func() {
+		s.stop()
+		srv.Close()
+		s.sb.Close()
+	})
+	s.start(s.mxClient())
+	return s
+}
+
+// syncedMember creates a user and a Ready member with username's accounts.
+func (s *story) syncedMember(name, username string) *mxv1alpha1.MXMember {
+	s.readyUser(name)
+	m := s.member(name+"-bank", name, name+"-creds")
+	s.create(s.secret(name+"-creds", credentials(username, defaultPassword)), m)
+	if s.clock != nil {
+		Eventually(func(g Gomega) { g.Expect(get(g, m).Status.GUID).NotTo(BeEmpty()) }).Should(Succeed())
+		s.sb.Advance(2 * testTiming.PollInterval)
+	}
+	eventuallyReady(m)
+	return m
+}
+
+func (s *story) txSync(name, member, uri string) *mxv1alpha1.MXTransactionSync {
+	return &mxv1alpha1.MXTransactionSync{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns},
+		Spec: mxv1alpha1.MXTransactionSyncSpec{
+			MemberRef: mxv1alpha1.LocalObjectReference{Name: member},
+			Sink:      mxv1alpha1.TransactionSink{URI: uri},
+		},
+	}
+}
+
+// mxTransactions is what MX lists for the member in the window a sync reads at now.
+func (s *story) mxTransactions(m *mxv1alpha1.MXMember, from, to time.Time) []mx.Transaction {
+	txns, err := s.mxClient().ListMemberTransactions(context.Background(), m.Status.UserGUID, m.Status.GUID, mx.DateRange{From: from, To: to})
+	Expect(err).NotTo(HaveOccurred())
+	return txns
+}
+
+func day(t time.Time) time.Time {
+	y, mo, d := t.UTC().Date()
+	return time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
+}
+
+// expectSinkHolds checks that the sink holds exactly txns, each with its current event id.
+func expectSinkHolds(g Gomega, sink *mxtest.Sink, txns []mx.Transaction) {
+	held := sink.Transactions()
+	g.ExpectWithOffset(1, held).To(HaveLen(len(txns)), "%s", sink)
+	for _, t := range txns {
+		g.ExpectWithOffset(1, held).To(HaveKey(t.GUID))
+		g.ExpectWithOffset(1, held[t.GUID].ID).To(Equal(txsync.TransactionID(t)))
+	}
+}
+
+func eventuallySyncReady(ts *mxv1alpha1.MXTransactionSync) {
+	EventuallyWithOffset(1, func(g Gomega) {
+		get(g, ts)
+		expectCondition(g, ts, mxv1alpha1.ReadyCondition, metav1.ConditionTrue, mxv1alpha1.ReasonSucceeded)
+		g.Expect(ts.Status.ObservedGeneration).To(Equal(ts.Generation))
+		g.Expect(kstatus(ts)).To(Equal(statusCurrent))
+	}).Should(Succeed())
+}
+
+var _ = Describe("MXTransactionSync", func() {
+	It("delivers a member's history once, each transaction exactly once, reading ceil(n/1000) MX pages; survives a 503 spell; stalls on a 400 and resumes when asked; never shows transaction content", func() {
+		sink := mxtest.NewSink()
+		DeferCleanup(sink.Close)
+		s := newSyncStory(storyOptions{}, nil)
+		m := s.syncedMember("tess", "mxuser_accounts_40")
+		today := day(time.Now())
+		from, to := today.AddDate(0, 0, -mxv1alpha1.DefaultInitialHistoryDays), today.AddDate(0, 0, 5)
+		want := s.mxTransactions(m, from, to)
+		Expect(len(want)).To(BeNumerically(">", 1000), "more than one page")
+		s.sb.ResetCalls()
+
+		By("the initial history: every transaction once, then one marker")
+		ts := s.txSync("tess-ledger", m.Name, sink.URL())
+		s.create(ts)
+		eventuallySyncReady(ts)
+		Expect(s.calls()).To(Equal(map[string]int{epTransactions: (len(want) + 999) / 1000}))
+		expectSinkHolds(Default, sink, want)
+		Expect(sink.Unique()).To(Equal(len(want) + 1))
+		Expect(sink.Total()).To(Equal(len(want)+1), "nothing was sent twice")
+		Expect(sink.Markers()).To(HaveLen(1))
+		Expect(sink.Markers()[0].GUIDs).To(HaveLen(len(want)))
+		Expect(ts.Status.SyncedThrough).To(Equal(today.Format(time.DateOnly)))
+		Expect(ts.Status.TransactionsDelivered).To(Equal(int64(len(want))))
+		Expect(ts.Status.EventsDelivered).To(Equal(int64(len(want) + 1)))
+		Expect(ts.Status.SinkURI).To(Equal(sink.URL()))
+		Expect(ts.Status.LastSyncedAggregationAt.Time).To(BeTemporally("==", m.Status.SuccessfullyAggregatedAt.Time))
+
+		By("nothing new: another reconcile reads nothing")
+		annotateNothing := s.sb.TotalCalls()
+		Consistently(func() int { return s.sb.TotalCalls() }).Should(Equal(annotateNothing))
+
+		By("a 503 spell inside one reconcile's retry budget: retried, Ready, nothing missing")
+		sink.Fail(http.StatusServiceUnavailable, 3)
+		annotate(ts, mxv1alpha1.ReconcileRequestedAtAnnotation, "resend-1")
+		Eventually(func(g Gomega) {
+			g.Expect(get(g, ts).Status.LastHandledReconcileAt).To(Equal("resend-1"))
+		}).Should(Succeed())
+		eventuallySyncReady(ts)
+		expectSinkHolds(Default, sink, want)
+		Expect(sink.Unique()).To(Equal(len(want)+1), "a resend of unchanged transactions keeps their ids")
+
+		By("a 503 with a Retry-After beyond the budget: Reconciling SinkUnreachable")
+		sink.Fail(http.StatusServiceUnavailable, -1, "3600")
+		annotate(ts, mxv1alpha1.ReconcileRequestedAtAnnotation, "resend-2")
+		c := eventuallyReconciling(ts, mxv1alpha1.ReasonSinkUnreachable)
+		Expect(c.Message).To(ContainSubstring("503 Service Unavailable"))
+
+		By("a 400: Stalled SinkRejected with the code, no retry until asked")
+		sink.Fail(http.StatusBadRequest, -1)
+		annotate(ts, mxv1alpha1.ReconcileRequestedAtAnnotation, "resend-3")
+		c = eventuallyStalled(ts, mxv1alpha1.ReasonSinkRejected)
+		Expect(c.Message).To(ContainSubstring("400 Bad Request"))
+		requests := sink.Requests()
+		Consistently(sink.Requests).Should(Equal(requests), "a rejected sync does not retry by itself")
+
+		By("fixed and asked again: resumes from syncedThrough, nothing missing")
+		sink.Clear()
+		annotate(ts, mxv1alpha1.ReconcileRequestedAtAnnotation, "fixed")
+		eventuallySyncReady(ts)
+		expectSinkHolds(Default, sink, want)
+
+		By("no transaction content in status, events or logs")
+		dump := s.namespaceDump()
+		list := &mxv1alpha1.MXTransactionSyncList{}
+		Expect(k8sClient.List(context.Background(), list)).To(Succeed())
+		dump += syncDump(list)
+		Expect(dump).To(ContainSubstring("tess-ledger"), "the dump covers the sync")
+		canaries := map[string]bool{}
+		for _, t := range want {
+			if len(t.Description) >= 8 {
+				canaries[t.Description] = true
+			}
+			if len(t.OriginalDescription) >= 8 {
+				canaries[t.OriginalDescription] = true
+			}
+		}
+		Expect(len(canaries)).To(BeNumerically(">=", 5))
+		for canary := range canaries {
+			Expect(dump).NotTo(ContainSubstring(canary), "status and events")
+			Expect(logs.String()).NotTo(ContainSubstring(canary), "logs")
+		}
+	})
+
+	It("after a new aggregation reads only the new window; the marker lets the receiver drop a pending transaction that posted under a new guid", func() {
+		sink := mxtest.NewSink()
+		DeferCleanup(sink.Close)
+		s := newSyncStory(storyOptions{fakeClock: true}, func(o *sandbox.Options) { o.PendingPostsWithNewGUID = true })
+		m := s.syncedMember("uma", mxbankUser)
+		ts := s.txSync("uma-ledger", m.Name, sink.URL())
+		s.create(ts)
+		eventuallySyncReady(ts)
+		first := day(s.clock.Now())
+		before := s.mxTransactions(m, first.AddDate(0, 0, -90), first.AddDate(0, 0, 5))
+		expectSinkHolds(Default, sink, before)
+		var pending []string
+		for _, t := range before {
+			if t.Status == "PENDING" {
+				pending = append(pending, t.GUID)
+			}
+		}
+		Expect(pending).NotTo(BeEmpty(), "the last day's transactions are pending")
+		firstTotal := sink.Total()
+
+		By("a day later MX aggregates again")
+		s.sb.Advance(24 * time.Hour)
+		s.sb.ResetCalls()
+		annotate(m, mxv1alpha1.AggregateRequestedAtAnnotation, "next-day")
+		Eventually(func(g Gomega) { g.Expect(s.sb.CallCount(epAggregate)).To(Equal(1)) }).Should(Succeed())
+		s.sb.Advance(2 * testTiming.PollInterval)
+		second := day(s.clock.Now())
+		Eventually(func(g Gomega) {
+			g.Expect(get(g, ts).Status.SyncedThrough).To(Equal(second.Format(time.DateOnly)))
+		}).Should(Succeed())
+		eventuallySyncReady(ts)
+		windowFrom := first.AddDate(0, 0, -mxv1alpha1.DefaultOverlapDays)
+		inWindow := s.mxTransactions(m, windowFrom, second.AddDate(0, 0, 5))
+		Expect(s.sb.CallCount(epTransactions)).To(Equal(1+2), "one page for the window, plus the test's own two reads")
+
+		By("only the window was sent; unchanged ids repeat only inside the overlap")
+		Expect(sink.Total()).To(Equal(firstTotal + len(inWindow) + 1))
+		after := s.mxTransactions(m, first.AddDate(0, 0, -90), second.AddDate(0, 0, 5))
+		expectSinkHolds(Default, sink, after)
+		for _, t := range after {
+			if sink.Seen(txsync.TransactionID(t)) > 1 {
+				Expect(t.Date >= windowFrom.Format(time.DateOnly)).To(BeTrue(), "repeated outside the overlap: %s", t.Date)
+			}
+		}
+		held := sink.Transactions()
+		for _, g := range pending {
+			Expect(held).NotTo(HaveKey(g), "the pending transaction MX replaced is dropped")
+		}
+	})
+
+	It("resends the whole window after the manager stops in the middle of it", func() {
+		sink := mxtest.NewSink()
+		DeferCleanup(sink.Close)
+		s := newSyncStory(storyOptions{}, nil)
+		m := s.syncedMember("vic", mxbankUser)
+		today := day(time.Now())
+		want := s.mxTransactions(m, today.AddDate(0, 0, -90), today.AddDate(0, 0, 5))
+		held := sink.HoldAfter(len(want) / 2)
+		ts := s.txSync("vic-ledger", m.Name, sink.URL())
+		s.create(ts)
+		Eventually(held).Should(BeClosed())
+		s.stop()
+		sink.Release()
+		Expect(get(Default, ts).Status.SyncedThrough).To(BeEmpty(), "an unfinished window is not synced")
+		s.start(s.mxClient())
+		eventuallySyncReady(ts)
+		expectSinkHolds(Default, sink, want)
+		Expect(sink.Unique()).To(Equal(len(want) + 1))
+	})
+})
+
+// syncDump renders the syncs as JSON.
+func syncDump(list *mxv1alpha1.MXTransactionSyncList) string {
+	var b strings.Builder
+	for _, ts := range list.Items {
+		b.WriteString(ts.Name)
+		b.WriteString(ts.Status.SinkURI + ts.Status.SyncedThrough)
+		for _, c := range ts.Status.Conditions {
+			b.WriteString(c.Message)
+		}
+	}
+	return b.String()
+}
