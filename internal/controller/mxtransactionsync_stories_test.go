@@ -15,8 +15,8 @@ import (
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
 	"github.com/mxoperator/mx-operator/internal/mx"
 	"github.com/mxoperator/mx-operator/internal/txsync"
-	"github.com/mxoperator/mx-operator/pkg/mxtest"
 	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
+	"github.com/mxoperator/mx-operator/pkg/mxtest"
 )
 
 // The MXTransactionSync stories: a member aggregated in the sandbox, its transactions

@@ -30,18 +30,18 @@ const (
 type Sink struct {
 	srv *httptest.Server
 
-	mu        sync.Mutex
-	requests  int
-	ids       map[string]int
-	order     []string
-	txns      map[string]SinkTransaction
-	markers   []SinkMarker
-	failCode  int
-	failLeft  int // <0: until Clear
+	mu         sync.Mutex
+	requests   int
+	ids        map[string]int
+	order      []string
+	txns       map[string]SinkTransaction
+	markers    []SinkMarker
+	failCode   int
+	failLeft   int // <0: until Clear
 	retryAfter string
-	delay     time.Duration
-	hold      chan struct{}
-	held      chan struct{}
+	delay      time.Duration
+	hold       chan struct{}
+	held       chan struct{}
 }
 
 // SinkTransaction is a transaction the sink holds: its event id and the fields of MX's JSON a
