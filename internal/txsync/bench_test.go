@@ -8,8 +8,8 @@ import (
 
 	"github.com/mxoperator/mx-operator/internal/mx"
 	"github.com/mxoperator/mx-operator/internal/txsync"
-	"github.com/mxoperator/mx-operator/pkg/mxtest"
 	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
+	"github.com/mxoperator/mx-operator/pkg/mxtest"
 )
 
 // BenchmarkDeliverHistory delivers 90 days of a 12-account member through the test sink over
