@@ -30,6 +30,7 @@ func ExampleCRDs() {
 	}
 	// Output:
 	// mxmembers.mx.mxoperator.dev MXMember
+	// mxtransactionsyncs.mx.mxoperator.dev MXTransactionSync
 	// mxusers.mx.mxoperator.dev MXUser
 }
 

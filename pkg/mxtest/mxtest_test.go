@@ -330,6 +330,6 @@ func TestCRDs(t *testing.T) {
 	env := &envtest.Environment{}
 	mxtest.InstallCRDs(env)
 	mxtest.InstallCRDs(env)
-	g.Expect(env.CRDInstallOptions.CRDs).To(HaveLen(4), "InstallCRDs appends")
-	g.Expect(env.CRDInstallOptions.CRDs[0]).NotTo(BeIdenticalTo(env.CRDInstallOptions.CRDs[2]), "each call decodes new copies")
+	g.Expect(env.CRDInstallOptions.CRDs).To(HaveLen(6), "InstallCRDs appends")
+	g.Expect(env.CRDInstallOptions.CRDs[0]).NotTo(BeIdenticalTo(env.CRDInstallOptions.CRDs[3]), "each call decodes new copies")
 }
