@@ -98,9 +98,10 @@ func TestPercentile(t *testing.T) {
 
 func TestProcParsing(t *testing.T) {
 	g := NewWithT(t)
-	status := []byte("Name:\tmanager\nVmHWM:\t   94208 kB\nVmRSS:\t   81920 kB\n")
+	status := []byte("Name:\tmanager\nVmHWM:\t   94208 kB\nVmRSS:\t   81920 kB\nRssAnon:\t   40960 kB\n")
 	g.Expect(statusKB(status, "VmHWM:")).To(Equal(int64(94208 * 1024)))
 	g.Expect(statusKB(status, "VmRSS:")).To(Equal(int64(81920 * 1024)))
+	g.Expect(statusKB(status, "RssAnon:")).To(Equal(int64(40960 * 1024)))
 	_, err := statusKB(status, "VmSwap:")
 	g.Expect(err).To(HaveOccurred())
 

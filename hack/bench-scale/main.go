@@ -3,8 +3,9 @@
 // controller that makes only the floor's writes, in the same run.
 //
 // It starts an envtest control plane (kube-apiserver and etcd), the MX sandbox in-process on a
-// loopback port (aggregating in --aggregation-duration) and the manager built from main.go, all
-// on 127.0.0.1. Then, in order:
+// loopback port (aggregating in --aggregation-duration) and the manager built from main.go as
+// the Dockerfile builds it (CGO_ENABLED=0, -trimpath, -ldflags="-s -w"), all on 127.0.0.1. Then,
+// in order:
 //
 //  1. converge: it creates, in the namespace bench, N credentials Secrets, N MXUsers and N
 //     MXMembers (mxbank, one login each) as fast as the API server accepts them, and waits until

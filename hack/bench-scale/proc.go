@@ -15,8 +15,9 @@ const userHZ = 100
 
 // procUsage is what /proc says about one process at one moment.
 type procUsage struct {
-	// PeakRSS is VmHWM, the peak resident set size; RSS is VmRSS, the current one (bytes).
-	PeakRSS, RSS int64
+	// PeakRSS is VmHWM, the peak resident set size; RSS is VmRSS, the current one, of which
+	// AnonRSS is RssAnon (heap and stacks; the rest is mostly the binary's own pages) (bytes).
+	PeakRSS, RSS, AnonRSS int64
 	// CPU is utime+stime.
 	CPU time.Duration
 }
@@ -32,6 +33,9 @@ func readUsage(pid int) (procUsage, error) {
 		return u, err
 	}
 	if u.RSS, err = statusKB(status, "VmRSS:"); err != nil {
+		return u, err
+	}
+	if u.AnonRSS, err = statusKB(status, "RssAnon:"); err != nil {
 		return u, err
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

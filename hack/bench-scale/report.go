@@ -53,7 +53,8 @@ func (r *results) print(w io.Writer) {
 	row("API writes per pair", fmt.Sprintf("%.2f (%.2f Events)", r.perPair(c.usage.api.writes()), r.perPair(eventWrites(c.usage.api))),
 		fmt.Sprintf("%.2f", r.perPair(b.usage.api.writes())))
 	row("API reads per pair", fmt.Sprintf("%.2f", r.perPair(c.usage.api.reads())), fmt.Sprintf("%.2f", r.perPair(b.usage.api.reads())))
-	row("manager peak RSS", fmt.Sprintf("%.1f MiB", float64(r.convergeUsage.PeakRSS)/mib), "")
+	row("manager peak RSS", fmt.Sprintf("%.1f MiB (now %.1f, %.1f of it anonymous)", float64(r.convergeUsage.PeakRSS)/mib,
+		float64(r.convergeUsage.RSS)/mib, float64(r.convergeUsage.AnonRSS)/mib), "")
 	row("manager CPU", fmt.Sprintf("%.1f s (%.1f ms per pair)", r.convergeUsage.CPU.Seconds(), 1000*r.perPair(r.convergeUsage.CPU.Seconds())), "")
 
 	fmt.Fprintf(w, "\nMX calls per pair, by endpoint (sandbox counters, first create to %s after the last Ready)\n", o.settle)
@@ -89,8 +90,8 @@ func (r *results) print(w io.Writer) {
 			o.pairs, millis(e.firstCall), e.firstEndpoint, seconds(e.ready), e.usage.mxCalls(), e.usage.api.writes())
 	}
 	window := func(name string, f windowFigures) {
-		fmt.Fprintf(w, "%s: %d MX calls, %.0f API writes, %.0f API reads; manager RSS peak %.1f MiB, now %.1f MiB\n",
-			name, f.usage.mxCalls(), f.usage.api.writes(), f.usage.api.reads(), float64(f.proc.PeakRSS)/mib, float64(f.proc.RSS)/mib)
+		fmt.Fprintf(w, "%s: %d MX calls, %.0f API writes, %.0f API reads; manager RSS peak %.1f MiB, now %.1f MiB (%.1f anonymous)\n",
+			name, f.usage.mxCalls(), f.usage.api.writes(), f.usage.api.reads(), float64(f.proc.PeakRSS)/mib, float64(f.proc.RSS)/mib, float64(f.proc.AnonRSS)/mib)
 		for _, k := range f.usage.api.sortedKeys(func(k requestKey) bool { return k.operatorResource() && k.write() }) {
 			fmt.Fprintf(w, "    %-40s %6.0f\n", k, f.usage.api[k])
 		}
@@ -119,6 +120,7 @@ func (r *results) print(w io.Writer) {
 		fmt.Sprintf("events_per_pair=%.3f", r.perPair(eventWrites(c.usage.api))),
 		fmt.Sprintf("reads_per_pair=%.3f", r.perPair(c.usage.api.reads())),
 		fmt.Sprintf("peak_rss_mib=%.1f", float64(r.convergeUsage.PeakRSS)/mib),
+		fmt.Sprintf("anon_rss_mib=%.1f", float64(r.convergeUsage.AnonRSS)/mib),
 		fmt.Sprintf("cpu_s=%.2f", r.convergeUsage.CPU.Seconds()),
 		fmt.Sprintf("baseline_all_ready_s=%.2f", b.allReady.Seconds()),
 		fmt.Sprintf("baseline_writes_per_pair=%.3f", r.perPair(b.usage.api.writes())),

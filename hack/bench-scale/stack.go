@@ -129,10 +129,11 @@ func start(ctx context.Context, o options) (s *stack, retErr error) {
 			return s, err
 		}
 	}
-	say("building the manager from main.go")
+	say("building the manager from main.go as the Dockerfile does")
 	bin := filepath.Join(work, "manager")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, ".")
 	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return s, fmt.Errorf("building the manager: %w\n%s", err, out)
 	}
