@@ -61,6 +61,13 @@ bench: ## Run the benchmarks (client against the sandbox; members converged by t
 	@mkdir -p $(LOCALBIN)
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) ./... | tee $(LOCALBIN)/bench.txt
 
+# Pairs (one MXUser and one MXMember each) that make bench-scale converges.
+N ?= 1000
+
+.PHONY: bench-scale
+bench-scale: ## Scale benchmark: N pairs (N=1000) converged by the real manager binary next to a floor-writing baseline; BENCH_SCALE_FLAGS='--restart-window 10s --quiet-window 10s' for shorter windows.
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go run ./hack/bench-scale --pairs $(N) $(BENCH_SCALE_FLAGS)
+
 .PHONY: verify
 verify: manifests generate fmt ## Regenerate everything and fail if the tree changed.
 	go mod tidy

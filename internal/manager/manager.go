@@ -17,12 +17,15 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -192,6 +195,7 @@ func RunWithConfig(ctx context.Context, cfg *rest.Config, opts Options) error {
 		LeaderElectionID:              leaderElectionID,
 		LeaderElectionReleaseOnCancel: true,
 		Client:                        ClientOptions(),
+		Cache:                         CacheOptions(),
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -229,6 +233,8 @@ func RunWithConfig(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
+	log.Info("MX budget", "mxQPS", opts.MXQPS, "mxBurst", opts.MXBurst, "callsPerPair", CallsPerPair,
+		"converging", budgetEstimate(opts.MXQPS))
 	log.Info("Starting the manager", "mxBaseURL", opts.MXBaseURL, "partnerIDPrefix", opts.PartnerIDPrefix, "webhookReceiver", opts.WebhookAddr != "")
 	return mgr.Start(ctx)
 }
@@ -243,6 +249,87 @@ func ClientOptions() client.Options {
 		DisableFor:                      []client.Object{&corev1.Secret{}},
 		EnableReadYourWritesConsistency: ptr.To(true),
 	}}
+}
+
+// CallsPerPair is what converging one MXUser with one MXMember costs in MX on the happy path:
+// create the user, create the member, one status read once MX has aggregated it, one accounts
+// list. Each process also reads an institution's credential fields once an hour. N new pairs
+// need about N×CallsPerPair÷--mx-qps seconds of the MX budget (make bench-scale measures it).
+const CallsPerPair = 4
+
+// budgetEstimate says how long the MX budget takes to converge 1,000 pairs, for the start-up log.
+func budgetEstimate(qps float64) string {
+	if qps <= 0 {
+		return "unlimited: MX's own rate limits apply"
+	}
+	d := time.Duration(float64(1000*CallsPerPair) / qps * float64(time.Second))
+	return fmt.Sprintf("1000 pairs need %d calls, about %s at %g calls/s (N pairs: N×%d÷qps seconds)", 1000*CallsPerPair, d.Round(time.Second), qps, CallsPerPair)
+}
+
+// lastAppliedAnnotation is where a client-side kubectl apply keeps a copy of the whole object as
+// last applied (for a Secret: its data).
+const lastAppliedAnnotation = corev1.LastAppliedConfigAnnotation
+
+// CacheOptions are the manager cache's options: what the controllers never read is dropped before
+// an object is cached (StripUnread), and Secrets, whose metadata only is watched, keep nothing but
+// their identity (SecretIdentity). With a few MXMembers and their Secrets per MXUser, managed
+// fields are most of a cached object.
+func CacheOptions() cache.Options {
+	return cache.Options{
+		DefaultTransform: StripUnread,
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Transform: SecretIdentity},
+		},
+	}
+}
+
+// StripUnread is the cache's transform for every kind: it drops managedFields and the
+// kubectl.kubernetes.io/last-applied-configuration annotation, which no controller reads. The
+// controllers write with merge patches computed against the object they read, so fields missing
+// from the cache are never written back or removed. Anything without object metadata (a
+// tombstone) is returned as it is.
+func StripUnread(in any) (any, error) {
+	obj, err := meta.Accessor(in)
+	if err != nil {
+		return in, nil
+	}
+	if obj.GetManagedFields() != nil {
+		obj.SetManagedFields(nil)
+	}
+	if a := obj.GetAnnotations(); a != nil {
+		if _, ok := a[lastAppliedAnnotation]; ok {
+			delete(a, lastAppliedAnnotation)
+			if len(a) == 0 {
+				a = nil
+			}
+			obj.SetAnnotations(a)
+		}
+	}
+	return in, nil
+}
+
+// SecretIdentity is the cache's transform for Secrets: it keeps only the metadata the controllers
+// read from the cache (namespace, name, uid, resourceVersion, and the creation and deletion
+// timestamps), so that no Secret data is cached whichever way Secrets are watched: not in a full
+// object's data, not in labels or annotations (a last-applied annotation holds the data). The
+// controllers read a Secret's data from the API server (ClientOptions).
+func SecretIdentity(in any) (any, error) {
+	obj, err := meta.Accessor(in)
+	if err != nil {
+		return in, nil
+	}
+	id := metav1.ObjectMeta{
+		Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: obj.GetUID(), ResourceVersion: obj.GetResourceVersion(),
+		CreationTimestamp: obj.GetCreationTimestamp(), DeletionTimestamp: obj.GetDeletionTimestamp(),
+	}
+	switch o := in.(type) {
+	case *metav1.PartialObjectMetadata:
+		o.ObjectMeta = id
+		return o, nil
+	case *corev1.Secret:
+		return &corev1.Secret{TypeMeta: o.TypeMeta, ObjectMeta: id, Type: o.Type}, nil
+	}
+	return StripUnread(in)
 }
 
 // MXAPI is the MX API both controllers use; *mx.Client implements it.
