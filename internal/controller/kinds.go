@@ -11,6 +11,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
 )
@@ -107,4 +109,32 @@ func (k kind[O, L, S]) ownership(ctx context.Context, c client.Reader, self O, p
 	return stalled(mxv1alpha1.ReasonAlreadyManaged, fmt.Sprintf(
 		"%s %s already manages the MX %s with partner id %q; this object makes no MX calls, and deleting it leaves that MX %s alone. Give this %s another spec.id, or delete it.",
 		k.name, other, k.mxObject, partnerID, k.mxObject, k.name))
+}
+
+// wakeWaitingOnMX enqueues on ch, from a goroutine so that it never blocks, every object of the
+// kind whose Ready reason says it waits for MX (MXRateLimited, MXUnavailable).
+func (k kind[O, L, S]) wakeWaitingOnMX(ctx context.Context, c client.Reader, ch chan<- event.GenericEvent) {
+	if ch == nil {
+		return
+	}
+	list := k.claims.list()
+	if err := c.List(ctx, list); err != nil {
+		log.FromContext(ctx).Error(err, "Listing the objects waiting for MX", "kind", k.name)
+		return
+	}
+	var waiting []event.GenericEvent
+	for _, o := range k.claims.items(list) {
+		if reason := readyReason(*k.status.conditions(o)); reason == mxv1alpha1.ReasonMXRateLimited || reason == mxv1alpha1.ReasonMXUnavailable {
+			waiting = append(waiting, event.GenericEvent{Object: o})
+		}
+	}
+	go func() {
+		for _, e := range waiting {
+			select {
+			case ch <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 }

@@ -451,27 +451,5 @@ func (r *MXUserReconciler) userOfDeletedMember(ctx context.Context, o client.Obj
 // client's cool-down ended with a successful probe): every object that shows MXRateLimited or
 // MXUnavailable is reconciled now instead of on its own backoff timer. It never blocks.
 func (r *MXUserReconciler) MXRecovered(ctx context.Context) {
-	if r.notifications == nil {
-		return
-	}
-	list := &mxv1alpha1.MXUserList{}
-	if err := r.List(ctx, list); err != nil {
-		log.FromContext(ctx).Error(err, "Listing the objects waiting for MX")
-		return
-	}
-	var waiting []event.GenericEvent
-	for i := range list.Items {
-		if reason := readyReason(list.Items[i].Status.Conditions); reason == mxv1alpha1.ReasonMXRateLimited || reason == mxv1alpha1.ReasonMXUnavailable {
-			waiting = append(waiting, event.GenericEvent{Object: &list.Items[i]})
-		}
-	}
-	go func() {
-		for _, e := range waiting {
-			select {
-			case r.notifications <- e:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	userKind.wakeWaitingOnMX(ctx, r.Client, r.notifications)
 }
