@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -58,14 +59,7 @@ func (r *results) print(w io.Writer) {
 	row("manager CPU", fmt.Sprintf("%.1f s (%.1f ms per pair)", r.convergeUsage.CPU.Seconds(), 1000*r.perPair(r.convergeUsage.CPU.Seconds())), "")
 
 	fmt.Fprintf(w, "\nMX calls per pair, by endpoint (sandbox counters, first create to %s after the last Ready)\n", o.settle)
-	endpoints := slices.Sorted(func(yield func(string) bool) {
-		for e := range c.usage.mx {
-			if !yield(e) {
-				return
-			}
-		}
-	})
-	for _, e := range endpoints {
+	for _, e := range slices.Sorted(maps.Keys(c.usage.mx)) {
 		fmt.Fprintf(w, "  %-48s %8.3f  (%d)\n", e, r.perPair(float64(c.usage.mx[e])), c.usage.mx[e])
 	}
 
@@ -95,8 +89,8 @@ func (r *results) print(w io.Writer) {
 		for _, k := range f.usage.api.sortedKeys(func(k requestKey) bool { return k.operatorResource() && k.write() }) {
 			fmt.Fprintf(w, "    %-40s %6.0f\n", k, f.usage.api[k])
 		}
-		for ep, n := range f.usage.mx {
-			fmt.Fprintf(w, "    %-40s %6d\n", ep, n)
+		for _, ep := range slices.Sorted(maps.Keys(f.usage.mx)) {
+			fmt.Fprintf(w, "    %-40s %6d\n", ep, f.usage.mx[ep])
 		}
 	}
 	fmt.Fprintln(w)

@@ -202,7 +202,7 @@ func (r *runner) converge(ctx context.Context, ns string) (convergeFigures, erro
 	}
 	f.creates = time.Since(began)
 	say("%s: %d pairs created in %s", ns, r.o.pairs, f.creates.Round(10*time.Millisecond))
-	if _, err := r.t.waitReady(ctx, ns, 2*r.o.pairs, r.o.convergeTimeout); err != nil {
+	if _, err := r.t.waitReady(ctx, ns, 2*r.o.pairs, r.o.convergeTimeout, r.managerExited(ns)); err != nil {
 		return f, err
 	}
 	if err := pause(ctx, r.o.settle); err != nil {
@@ -220,6 +220,20 @@ func (r *runner) converge(ctx context.Context, ns string) (convergeFigures, erro
 	f.p50, f.p99 = percentile(c.latencies, 50), percentile(c.latencies, 99)
 	f.usage = since(before, after)
 	return f, nil
+}
+
+// managerExited returns, for the manager's namespace, a check that fails once the manager has
+// exited on its own; nil for the baseline's.
+func (r *runner) managerExited(ns string) func() error {
+	if ns != nsBench {
+		return nil
+	}
+	return func() error {
+		if ok, err := r.s.manager.exited(); ok {
+			return fmt.Errorf("the manager exited on its own (%v); see %s", err, r.o.managerLog)
+		}
+		return nil
+	}
 }
 
 // Names of the objects of pair i.
@@ -312,7 +326,7 @@ func (r *runner) oneMore(ctx context.Context) (extraFigures, error) {
 		case <-tick.C:
 		}
 	}
-	if _, err := r.t.waitReady(ctx, nsBench, 2*r.o.pairs+1, 5*time.Minute); err != nil {
+	if _, err := r.t.waitReady(ctx, nsBench, 2*r.o.pairs+1, 5*time.Minute, r.managerExited(nsBench)); err != nil {
 		return f, err
 	}
 	if at, ok := r.t.readyAt(objectRef{"MXMember", nsBench, extraMember}); ok {

@@ -116,8 +116,8 @@ func (t *tracker) readyCount(ns string) int {
 }
 
 // waitReady polls, every 100 ms until timeout, until want objects of ns are Ready, and returns
-// how many are.
-func (t *tracker) waitReady(ctx context.Context, ns string, want int, timeout time.Duration) (int, error) {
+// how many are. It gives up early with the error of abort (when not nil), asked at every poll.
+func (t *tracker) waitReady(ctx context.Context, ns string, want int, timeout time.Duration, abort func() error) (int, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -127,6 +127,11 @@ func (t *tracker) waitReady(ctx context.Context, ns string, want int, timeout ti
 		n := t.readyCount(ns)
 		if n >= want {
 			return n, nil
+		}
+		if abort != nil {
+			if err := abort(); err != nil {
+				return n, err
+			}
 		}
 		if time.Since(lastReport) >= 15*time.Second {
 			say("%s: %d of %d objects Ready", ns, n, want)
