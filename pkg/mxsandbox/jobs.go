@@ -3,6 +3,7 @@ package mxsandbox
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Job kinds. The MX API the sandbox serves starts only aggregations; a job
@@ -39,19 +40,26 @@ func (s *Sandbox) StartJob(memberGUID, kind string) error {
 	now := s.clock.Now()
 	s.processLocked(now)
 	m, ok := s.members[memberGUID]
-	switch {
-	case !ok:
+	if !ok {
 		return fmt.Errorf("member %q: %w", memberGUID, ErrNotFound)
+	}
+	return s.startJobLocked(m, kind, now)
+}
+
+// startJobLocked starts a job of kind on m at now, or returns why it cannot
+// (ErrJobRunning, ErrJobRefused, wrapped), as StartJob documents.
+func (s *Sandbox) startJobLocked(m *member, kind string, now time.Time) error {
+	switch {
 	case kind != JobAggregation && kind != JobVerification && kind != JobIdentification:
 		return fmt.Errorf("unknown job kind %q: %w", kind, ErrJobRefused)
 	case m.aggregating:
-		return fmt.Errorf("member %q runs a %s job: %w", memberGUID, m.jobKind, ErrJobRunning)
+		return fmt.Errorf("member %q runs a %s job: %w", m.guid, m.jobKind, ErrJobRunning)
 	case m.isOAuth && !m.oauthAuthorized:
-		return fmt.Errorf("OAuth member %q is not authorised: %w", memberGUID, ErrJobRefused)
+		return fmt.Errorf("OAuth member %q is not authorised: %w", m.guid, ErrJobRefused)
 	case m.status == StatusPrevented:
-		return fmt.Errorf("member %q is PREVENTED: %w", memberGUID, ErrJobRefused)
+		return fmt.Errorf("member %q is PREVENTED: %w", m.guid, ErrJobRefused)
 	case m.user.isDisabled:
-		return fmt.Errorf("the user of member %q is disabled: %w", memberGUID, ErrJobRefused)
+		return fmt.Errorf("the user of member %q is disabled: %w", m.guid, ErrJobRefused)
 	case kind == JobAggregation:
 		s.startAggregation(m, now, false, "")
 	default:

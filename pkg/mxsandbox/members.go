@@ -2,6 +2,7 @@ package mxsandbox
 
 import (
 	"net/http"
+	"time"
 )
 
 // needsCredentials are the statuses in which MX reports
@@ -155,12 +156,8 @@ func (s *Sandbox) createMember(req *request) reply {
 	if s.memberIDTaken(id, nil) {
 		return errReply(http.StatusConflict, "A member with id %q already exists.", id)
 	}
-	if !oauth {
-		for _, other := range u.members {
-			if other.inst == inst && !other.isOAuth && other.username == username && other.password == password {
-				return errReply(http.StatusConflict, "A member with these credentials already exists for this user.")
-			}
-		}
+	if !oauth && s.sameCredentials(u, inst, username, password) {
+		return errReply(http.StatusConflict, "A member with these credentials already exists for this user.")
 	}
 	m := &member{
 		guid:              s.newGUID("MBR"),
@@ -177,32 +174,55 @@ func (s *Sandbox) createMember(req *request) reply {
 		m.metadata = *f.Metadata
 	}
 	s.setMemberID(m, id)
-	s.members[m.guid] = m
-	s.memberOrder = append(s.memberOrder, m)
-	u.members = append(u.members, m)
-
-	// MX-API.md §11: a member deleted and re-created inside the throttle window reports its
-	// earlier aggregated_at, and the window still holds: nothing new starts.
-	if p, ok := u.past[inst.Code]; ok {
-		m.aggregatedAt, m.successAt = p.aggregatedAt, p.successAt
-		if s.throttled(m, req.now) {
-			s.setStatus(m, StatusCreated)
-			return s.memberReply(http.StatusOK, m)
-		}
-	}
-
-	switch {
-	case oauth:
+	s.addMember(m)
+	if oauth && !s.throttled(m, req.now) {
 		s.mintOAuthWindowURI(req, m)
 		s.setStatus(m, StatusPending)
 		s.schedule(m, req.now.Add(OAuthPendingTimeout), evOAuthExpire)
 		return s.memberReply(http.StatusOK, m)
-	case f.SkipAggregation:
-		s.setStatus(m, StatusCreated)
-		return s.memberReply(http.StatusOK, m)
 	}
-	s.startAggregation(m, req.now, false, StatusCreated)
-	return s.memberReply(http.StatusAccepted, m)
+	if s.startNewMember(m, req.now, f.SkipAggregation) {
+		return s.memberReply(http.StatusAccepted, m)
+	}
+	return s.memberReply(http.StatusOK, m)
+}
+
+// sameCredentials reports whether u already has a credential member at inst
+// with this username and password (MX answers 409 to a second one).
+func (s *Sandbox) sameCredentials(u *user, inst *institution, username, password string) bool {
+	for _, other := range u.members {
+		if other.inst == inst && !other.isOAuth && other.username == username && other.password == password {
+			return true
+		}
+	}
+	return false
+}
+
+// addMember indexes m, a new member of m.user whose partner id is already
+// set. MX-API.md §11: a member deleted and re-created inside the throttle
+// window reports its earlier aggregated_at, so m takes over the
+// aggregation times of the user's last deleted member at the institution.
+func (s *Sandbox) addMember(m *member) {
+	s.members[m.guid] = m
+	s.memberOrder = append(s.memberOrder, m)
+	m.user.members = append(m.user.members, m)
+	if p, ok := m.user.past[m.inst.Code]; ok {
+		m.aggregatedAt, m.successAt = p.aggregatedAt, p.successAt
+	}
+}
+
+// startNewMember starts what a new credential member starts at now, whether
+// created by POST …/members or by the end user in the Connect widget: its
+// first aggregation (CREATED, aggregating), unless skip is set or it was
+// re-created inside the throttle window, in which case it is CREATED and
+// idle. It reports whether an aggregation started (MX answers 202).
+func (s *Sandbox) startNewMember(m *member, now time.Time, skip bool) bool {
+	if skip || s.throttled(m, now) {
+		s.setStatus(m, StatusCreated)
+		return false
+	}
+	s.startAggregation(m, now, false, StatusCreated)
+	return true
 }
 
 func (s *Sandbox) listMembers(req *request) reply {
