@@ -61,6 +61,10 @@ type member struct {
 	mfaSteps   [][]challengeTemplate
 	mfaStep    int
 	challenges []*challenge
+	// widgetAnswers are the MFA answers of the Connect widget session that
+	// started or joined the running job, still to be given
+	// (answerFromWidget); any other job start and the job's end drop them.
+	widgetAnswers []string
 
 	// pendingFinal is the status the running job ends in at evFinish.
 	pendingFinal string
@@ -87,6 +91,7 @@ func (s *Sandbox) startAggregation(m *member, at time.Time, background bool, sta
 	m.challenges = nil
 	m.mfaSteps = nil
 	m.mfaStep = 0
+	m.widgetAnswers = nil
 	if status != "" {
 		s.setStatus(m, status)
 	}
@@ -124,6 +129,7 @@ func (s *Sandbox) startOtherJob(m *member, at time.Time, kind string) {
 	m.challenges = nil
 	m.mfaSteps = nil
 	m.mfaStep = 0
+	m.widgetAnswers = nil
 	m.pendingFinal = passwordOutcome(m.password)
 	if m.inst.AlwaysDegraded {
 		m.pendingFinal = StatusDegraded
@@ -175,6 +181,7 @@ func (s *Sandbox) fire(m *member, at time.Time) {
 		}
 		s.setStatus(m, StatusChallenged)
 		s.schedule(m, at.Add(ChallengeTimeout), evExpire)
+		s.answerFromWidget(m, at)
 	case evDelayed:
 		s.setStatus(m, StatusDelayed)
 		s.schedule(m, at.Add(2*s.duration), evFinish)
@@ -194,6 +201,7 @@ func (s *Sandbox) finish(m *member, status string, at time.Time) {
 	s.unschedule(m)
 	m.aggregating = false
 	m.challenges = nil
+	m.widgetAnswers = nil
 	switch status {
 	case StatusDenied:
 		m.failedLogins++

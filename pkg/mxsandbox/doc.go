@@ -14,6 +14,10 @@
 // A program uses NewServer and Close instead; NewSandbox (or New, which
 // panics on invalid options) gives the bare http.Handler.
 //
+// Connect widget: POST /users/{user}/widget_urls mints a single-use URL
+// (WidgetURLLifetime); ConnectThroughWidget and RepairThroughWidget play the
+// end user connecting a new member, or fixing one, through it.
+//
 // Go control API: everything the HTTP control surface (/_sandbox/...,
 // Options.EnableControl) does, a test can do directly:
 //
@@ -23,6 +27,9 @@
 //	POST /_sandbox/members/{m}/jobs       StartJob
 //	GET  /_sandbox/oauth/authorize        OpenOAuthWindow
 //	GET  /_sandbox/members                Members (and Member, MemberCount, UserCount)
+//	POST /_sandbox/widget/connect         ConnectThroughWidget
+//	POST /_sandbox/widget/repair          RepairThroughWidget
+//	GET  /_sandbox/widget_urls            WidgetURLs
 //	GET  /_sandbox/faults                 Faults
 //	PUT  /_sandbox/faults                 SetFaults (and SetFault, SetFaultAll)
 //	DELETE /_sandbox/faults               ClearFaults

@@ -26,6 +26,7 @@ const (
 	EndpointListMemberTransactions  = "GET /users/{user}/members/{member}/transactions"
 	EndpointListAccountTransactions = "GET /users/{user}/accounts/{account}/transactions"
 	EndpointListUserTransactions    = "GET /users/{user}/transactions"
+	EndpointCreateWidgetURL         = "POST /users/{user}/widget_urls"
 )
 
 // Endpoints returns every endpoint name the sandbox serves.
@@ -36,7 +37,7 @@ func Endpoints() []string {
 		EndpointCreateMember, EndpointListMembers, EndpointReadMember, EndpointUpdateMember, EndpointDeleteMember,
 		EndpointReadMemberStatus, EndpointAggregateMember, EndpointListChallenges, EndpointResumeMember,
 		EndpointReadOAuthWindowURI, EndpointListMemberAccounts, EndpointListMemberTransactions,
-		EndpointListAccountTransactions, EndpointListUserTransactions,
+		EndpointListAccountTransactions, EndpointListUserTransactions, EndpointCreateWidgetURL,
 	}
 }
 

@@ -178,11 +178,12 @@ func (e *env) stormRequests(prefix string) map[string]*http.Request {
 	other := e.createMember(m.UserGUID, sandbox.InstitutionMXBank, "other", "password", nil)
 	e.sb.Advance(aggStep)
 	bodies := map[string]any{
-		sandbox.EndpointCreateUser:   createUserBody(prefix + "-new"),
-		sandbox.EndpointUpdateUser:   map[string]any{"user": map[string]any{"metadata": "x"}},
-		sandbox.EndpointCreateMember: map[string]any{"member": map[string]any{"institution_code": sandbox.InstitutionMXBank, "credentials": credentials(sandbox.InstitutionMXBank, "new", "password")}},
-		sandbox.EndpointUpdateMember: map[string]any{"member": map[string]any{"metadata": "x"}},
-		sandbox.EndpointResumeMember: map[string]any{"member": map[string]any{"challenges": []map[string]string{{"guid": "CRD-x", "value": "x"}}}},
+		sandbox.EndpointCreateUser:      createUserBody(prefix + "-new"),
+		sandbox.EndpointUpdateUser:      map[string]any{"user": map[string]any{"metadata": "x"}},
+		sandbox.EndpointCreateMember:    map[string]any{"member": map[string]any{"institution_code": sandbox.InstitutionMXBank, "credentials": credentials(sandbox.InstitutionMXBank, "new", "password")}},
+		sandbox.EndpointUpdateMember:    map[string]any{"member": map[string]any{"metadata": "x"}},
+		sandbox.EndpointResumeMember:    map[string]any{"member": map[string]any{"challenges": []map[string]string{{"guid": "CRD-x", "value": "x"}}}},
+		sandbox.EndpointCreateWidgetURL: map[string]any{"widget_url": map[string]any{"widget_type": "connect_widget"}},
 	}
 	out := map[string]*http.Request{}
 	for _, endpoint := range sandbox.Endpoints() {

@@ -103,6 +103,10 @@ type Sandbox struct {
 	membersByID map[string]*member
 	memberOrder []*member
 	accounts    map[string]*account
+	// widgets maps the token of every minted widget URL to it; widgetOrder
+	// lists them in minting order.
+	widgets     map[string]*widgetURL
+	widgetOrder []*widgetURL
 	seqs        map[string]uint64
 	events      eventHeap
 	eventSeq    uint64
@@ -272,8 +276,8 @@ func (s *Sandbox) ResetCalls() {
 	s.calls = map[string]int{}
 }
 
-// Reset drops every user, member, account, fault, counter, request record
-// and queued webhook, releases held requests and restarts guid sequences and
+// Reset drops every user, member, account, minted widget URL, fault,
+// counter, request record and queued webhook, releases held requests and restarts guid sequences and
 // the background schedule, as if the sandbox had just been created (the
 // clock is left alone).
 func (s *Sandbox) Reset() {
@@ -294,6 +298,8 @@ func (s *Sandbox) resetLocked() {
 	s.membersByID = map[string]*member{}
 	s.memberOrder = nil
 	s.accounts = map[string]*account{}
+	s.widgets = map[string]*widgetURL{}
+	s.widgetOrder = nil
 	s.seqs = map[string]uint64{}
 	s.events = nil
 	s.eventSeq = 0
@@ -455,11 +461,12 @@ func (s *Sandbox) routes() {
 	s.handle(EndpointListMemberTransactions, s.listMemberTransactions)
 	s.handle(EndpointListAccountTransactions, s.listAccountTransactions)
 	s.handle(EndpointListUserTransactions, s.listUserTransactions)
+	s.handle(EndpointCreateWidgetURL, s.createWidgetURL)
 	if s.opts.EnableControl {
 		s.controlRoutes()
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, errReply(http.StatusNotFound, "no route for %s %s", r.Method, r.URL.Path))
+		writeJSON(w, errReply(http.StatusNotFound, "no route for %s %s", r.Method, RedactPath(r.URL.Path)))
 	})
 }
 

@@ -379,6 +379,45 @@ type aggregationWebhook struct {
 	TransactionsUpdatedCount int     `json:"transactions_updated_count"`
 }
 
+// Widget URLs.
+
+// widgetOptionsJSON is the wire form of WidgetOptions (the same fields, so
+// the two convert into each other).
+type widgetOptionsJSON struct {
+	CurrentInstitutionCode   string `json:"current_institution_code,omitempty"`
+	CurrentInstitutionGUID   string `json:"current_institution_guid,omitempty"`
+	CurrentMemberGUID        string `json:"current_member_guid,omitempty"`
+	Mode                     string `json:"mode,omitempty"`
+	DisableBackgroundAgg     *bool  `json:"disable_background_agg,omitempty"`
+	DisableInstitutionSearch *bool  `json:"disable_institution_search,omitempty"`
+	ClientRedirectURL        string `json:"client_redirect_url,omitempty"`
+	ColorScheme              string `json:"color_scheme,omitempty"`
+	IsMobileWebview          *bool  `json:"is_mobile_webview,omitempty"`
+	OAuthReferralSource      string `json:"oauth_referral_source,omitempty"`
+	UIMessageVersion         *int   `json:"ui_message_version,omitempty"`
+	UpdateCredentials        *bool  `json:"update_credentials,omitempty"`
+	IncludeTransactions      *bool  `json:"include_transactions,omitempty"`
+}
+
+type widgetURLFields struct {
+	WidgetType string `json:"widget_type"`
+	widgetOptionsJSON
+}
+
+type widgetURLRequest struct {
+	WidgetURL *widgetURLFields `json:"widget_url"`
+}
+
+type widgetURLJSON struct {
+	Type   string  `json:"type"`
+	URL    string  `json:"url"`
+	UserID *string `json:"user_id"`
+}
+
+type widgetURLResponse struct {
+	WidgetURL widgetURLJSON `json:"widget_url"`
+}
+
 // Control surface.
 
 // faultJSON is the wire form of Fault on the control surface.
@@ -426,6 +465,40 @@ type startJobRequest struct {
 
 type advanceRequest struct {
 	Seconds *float64 `json:"seconds"`
+}
+
+type widgetConnectRequest struct {
+	URL             string   `json:"url"`
+	InstitutionCode string   `json:"institution_code"`
+	Username        string   `json:"username"`
+	Password        string   `json:"password"`
+	Answers         []string `json:"answers"`
+}
+
+type widgetConnectResponse struct {
+	MemberGUID string `json:"member_guid"`
+}
+
+type widgetRepairRequest struct {
+	URL      string   `json:"url"`
+	Username string   `json:"username"`
+	Password string   `json:"password"`
+	Answers  []string `json:"answers"`
+}
+
+type widgetURLSnapshotJSON struct {
+	UserGUID        string            `json:"user_guid"`
+	InstitutionCode string            `json:"institution_code"`
+	MemberGUID      string            `json:"member_guid"`
+	Mode            string            `json:"mode"`
+	MintedAt        string            `json:"minted_at"`
+	ExpiresAt       string            `json:"expires_at"`
+	Used            bool              `json:"used"`
+	Options         widgetOptionsJSON `json:"options"`
+}
+
+type widgetURLsResponse struct {
+	WidgetURLs []widgetURLSnapshotJSON `json:"widget_urls"`
 }
 
 type memberSnapshotJSON struct {
