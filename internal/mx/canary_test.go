@@ -1,11 +1,13 @@
 package mx
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,8 +24,15 @@ const (
 	canaryPassword = `CANARY-PASSWORD-<"7f3a>`
 	canaryAnswer   = `CANARY-ANSWER-&91bc`
 	canaryAPIKey   = `CANARY-APIKEY-c0de`
-	canaryMarker   = "CANARY"
+	// canaryWidgetURL comes the other way: MX answers it, and it is a
+	// bearer secret too.
+	canaryWidgetURL = `https://int-widgets.moneydesktop.com/md/connect/CANARY-WIDGET-9d2e?s=<&>`
+	canaryMarker    = "CANARY"
 )
+
+// canaryOK is every success body: each operation finds its object in it.
+const canaryOK = `{"member":{"guid":"MBR-1"},"user":{"guid":"USR-1"},` +
+	`"widget_url":{"type":"connect_widget","url":"` + canaryWidgetURL + `","user_id":"u-1"}}`
 
 // canaryServer behaves per mode and echoes whatever it received (body and
 // Authorization header) into its error responses, like a careless server
@@ -46,7 +55,7 @@ func (s *canaryServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	quoted, _ := json.Marshal(echo)
 	switch s.mode {
 	case "success":
-		writeJSON(w, 202, `{"member":{"guid":"MBR-1"},"user":{"guid":"USR-1"}}`)
+		writeJSON(w, 202, canaryOK)
 	case "4xx json echo":
 		writeJSON(w, 400, `{"error":{"message":`+string(quoted)+`}}`)
 	case "4xx flat echo":
@@ -63,15 +72,17 @@ func (s *canaryServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 429, `{"error":`+string(quoted)+`}`)
 			return
 		}
-		writeJSON(w, 202, `{"member":{"guid":"MBR-1"},"user":{"guid":"USR-1"}}`)
+		writeJSON(w, 202, canaryOK)
 	case "503 echo then success":
 		if hit == 1 {
 			writeJSON(w, 503, `{"error":`+string(quoted)+`}`)
 			return
 		}
-		writeJSON(w, 200, `{"member":{"guid":"MBR-1"},"user":{"guid":"USR-1"}}`)
+		writeJSON(w, 200, canaryOK)
 	case "undecodable 2xx echo":
-		writeJSON(w, 200, `{"member":`+string(quoted)+`,"user":`+string(quoted)+`}`)
+		writeJSON(w, 200, `{"member":`+string(quoted)+`,"user":`+string(quoted)+`,"widget_url":`+string(quoted)+`}`)
+	case "2xx cut after the widget URL":
+		writeJSON(w, 200, canaryOK[:strings.Index(canaryOK, canaryWidgetURL)+len(canaryWidgetURL)+1])
 	case "dropped connection":
 		dropConnection(w)
 	default:
@@ -89,10 +100,13 @@ func (s *canaryServer) received() string {
 // through every path (success, 4xx, 5xx, 429 retry, 5xx retry, undecodable
 // response, dropped connection, connection refused) with a log sink that
 // captures every line at every verbosity, and proves the canaries reach the
-// server but appear in no log line and no error string.
+// server but appear in no log line, no error string and no Observer call.
+// A canary Connect widget URL in every success answer proves the same of
+// the URL MX answers, and of the WidgetURL holding it.
 func TestCanaryNeverLeaks(t *testing.T) {
 	creds := []CredentialValue{{GUID: "CRD-1", Value: "mxuser"}, {GUID: "CRD-2", Value: canaryPassword}}
 	answers := []ChallengeAnswer{{GUID: "CRD-9", Value: canaryAnswer}}
+	var widgets []WidgetURL
 	ops := []struct {
 		name       string
 		idempotent bool
@@ -119,11 +133,19 @@ func TestCanaryNeverLeaks(t *testing.T) {
 			_, err := c.GetMember(ctx, "USR-1", "MBR-1")
 			return err
 		}},
+		// Minting a second URL is harmless: retried like an idempotent call.
+		{"create widget URL", true, nil, func(ctx context.Context, c *Client) error {
+			w, err := c.CreateConnectWidgetURL(ctx, "USR-1", ConnectWidgetOptions{InstitutionCode: "mxbank", ClientRedirectURL: "https://app.example/done"})
+			if w != nil {
+				widgets = append(widgets, *w)
+			}
+			return err
+		}},
 	}
 	modes := []string{
 		"success", "4xx json echo", "4xx flat echo", "4xx raw echo", "5xx echo",
 		"429 echo then success", "503 echo then success", "undecodable 2xx echo",
-		"dropped connection", "connection refused",
+		"2xx cut after the widget URL", "dropped connection", "connection refused",
 	}
 
 	var mu sync.Mutex
@@ -145,9 +167,14 @@ func TestCanaryNeverLeaks(t *testing.T) {
 				if mode != "connection refused" {
 					base = newServer(t, srv).URL
 				}
-				c, _ := newTestClient(t, base, func(c *Config) { c.APIKey = canaryAPIKey })
+				obs := &attemptObserver{}
+				c, _ := newTestClient(t, base, func(c *Config) {
+					c.APIKey = canaryAPIKey
+					c.Observer = obs
+				})
 
 				err := op.invoke(ctx, c)
+				outputs = append(outputs, fmt.Sprintf("%+v", obs.all()))
 
 				if mode == "connection refused" {
 					g.Expect(IsRetryable(err)).To(BeTrue())
@@ -191,6 +218,30 @@ func TestCanaryNeverLeaks(t *testing.T) {
 	text, _ := creds[1].MarshalText()
 	outputs = append(outputs, string(text))
 	logger.Info("Logging the request values", "creds", creds, "answer", answers[0], "req", CreateMemberRequest{Credentials: creds})
+
+	// The widget URLs the client returned, under every verb, encoding and
+	// logger.
+	NewWithT(t).Expect(widgets).NotTo(BeEmpty())
+	for _, w := range widgets {
+		NewWithT(t).Expect(w.URL).To(Equal(canaryWidgetURL), "the canary reached the caller, so the test can fail")
+	}
+	w := widgets[0]
+	for _, v := range []any{w, &w, widgets, struct{ W WidgetURL }{w}} {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+			outputs = append(outputs, fmt.Sprintf(verb, v))
+		}
+		b, err := json.Marshal(v)
+		NewWithT(t).Expect(err).NotTo(HaveOccurred())
+		outputs = append(outputs, string(b))
+	}
+	text, _ = w.MarshalText()
+	outputs = append(outputs, string(text), w.String(), w.GoString())
+	logger.Info("Logging the widget URL", "widget", w, "widgetPtr", &w)
+	var slogged bytes.Buffer
+	slog.New(slog.NewTextHandler(&slogged, nil)).Info("Logging the widget URL", "widget", w, "widgetPtr", &w)
+	slog.New(slog.NewJSONHandler(&slogged, nil)).Info("Logging the widget URL", "widget", w, "widgetPtr", &w)
+	outputs = append(outputs, slogged.String())
+	NewWithT(t).Expect(slogged.String()).To(ContainSubstring("connect_widget"), "slog logged the value")
 
 	g := NewWithT(t)
 	mu.Lock()

@@ -165,16 +165,20 @@ var (
 	routeMemberTransactions     = route{http.MethodGet, "/users/{user}/members/{member}/transactions", false}
 	routeAccountTransactions    = route{http.MethodGet, "/users/{user}/accounts/{account}/transactions", false}
 	routeUserTransactions       = route{http.MethodGet, "/users/{user}/transactions", false}
+	// routeCreateWidgetURL is a POST, but replaying it only mints a second
+	// URL, which is harmless: it is retried like an idempotent route.
+	routeCreateWidgetURL = route{http.MethodPost, "/users/{user}/widget_urls", false}
 )
 
-// allRoutes lists every route, in the order of MX-API.md §2.
+// allRoutes lists every route, in the order of MX-API.md §2, then the
+// Connect widget's (§11).
 var allRoutes = []route{
 	routeCreateUser, routeListUsers, routeGetUser, routeUpdateUser, routeDeleteUser,
 	routeListInstitutions, routeGetInstitution, routeInstitutionCredentials,
 	routeCreateMember, routeListMembers, routeGetMember, routeUpdateMember, routeDeleteMember,
 	routeMemberStatus, routeAggregateMember, routeListChallenges, routeResumeMember,
 	routeOAuthWindowURI, routeMemberAccounts, routeMemberTransactions,
-	routeAccountTransactions, routeUserTransactions,
+	routeAccountTransactions, routeUserTransactions, routeCreateWidgetURL,
 }
 
 // Endpoints returns the name of every endpoint the client calls, exactly as

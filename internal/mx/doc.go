@@ -1,6 +1,6 @@
 // Package mx is a small, tolerant client for the MX Platform API (version
 // 20111101): users, institutions, members, member status and MFA
-// challenges, accounts and transactions.
+// challenges, accounts and transactions, and Connect widget URLs.
 //
 // The client is hand-written rather than generated because the official SDK
 // mis-decodes real member responses (see MX-API.md §10). It returns domain
@@ -21,7 +21,8 @@
 //     the error says how long ([RetryAfter]). The two non-idempotent creates
 //     ([Client.CreateUser], [Client.CreateMember]) and [Client.ResumeMember]
 //     are retried only on 429 and on failures to connect, where the request
-//     provably never reached MX.
+//     provably never reached MX. [Client.CreateConnectWidgetURL] is retried
+//     like an idempotent request: a replay only mints a second URL.
 //   - One Client keeps one view of MX's health. After a 429, a 503 with
 //     Retry-After, or Config.FailureThreshold (3) consecutive 5xx/network
 //     failures it cools down: every call is refused at once, without an HTTP
@@ -35,9 +36,10 @@
 //     remains the ceiling on the request rate.
 //   - A 2xx whose body cannot be decoded is an unknown outcome
 //     ([ErrUndecodableResponse], [ClassRetryable]), never the caller's fault.
-//   - Credentials, MFA answers, the API key and request bodies never appear in
-//     an error string or a log line. [CredentialValue] and [ChallengeAnswer]
-//     redact their value under every fmt verb and in JSON.
+//   - Credentials, MFA answers, the API key, request bodies and Connect
+//     widget URLs never appear in an error string or a log line.
+//     [CredentialValue] and [ChallengeAnswer] redact their value, and
+//     [WidgetURL] its URL, under every fmt verb and in JSON.
 //   - Observer endpoints and log fields use route templates such as
 //     "GET /users/{user}/members/{member}/status", so metrics have bounded
 //     cardinality.

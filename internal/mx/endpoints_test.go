@@ -373,6 +373,34 @@ func TestEndpoints(t *testing.T) {
 			query: url.Values{"page": {"1"}, "records_per_page": {"1000"}},
 			want:  []Transaction{{GUID: "TRN-2", Amount: "-0.01"}},
 		},
+		{
+			reason:  "connect widget URL wraps the options, sends the set ones (false included) and decodes the URL",
+			replies: []reply{{200, `{"widget_url":{"type":"connect_widget","url":"https://widgets.example/md/connect/tok","user_id":"u-1"}}`}},
+			invoke: func(ctx context.Context, c *Client) (any, error) {
+				return c.CreateConnectWidgetURL(ctx, "USR-1", ConnectWidgetOptions{
+					InstitutionCode: "mxbank", MemberGUID: "MBR-1", Mode: "aggregation", ClientRedirectURL: "https://app.example/done",
+					ColorScheme: "dark", OAuthReferralSource: "BROWSER", UIMessageVersion: 4,
+					DisableBackgroundAggregation: new(true), DisableInstitutionSearch: new(false), IsMobileWebview: new(false),
+					UpdateCredentials: new(true), IncludeTransactions: new(false),
+				})
+			},
+			method: "POST", path: "/users/USR-1/widget_urls",
+			body: `{"widget_url":{"widget_type":"connect_widget","current_institution_code":"mxbank","current_member_guid":"MBR-1",
+				"mode":"aggregation","client_redirect_url":"https://app.example/done","color_scheme":"dark","oauth_referral_source":"BROWSER",
+				"ui_message_version":4,"disable_background_agg":true,"disable_institution_search":false,"is_mobile_webview":false,
+				"update_credentials":true,"include_transactions":false}}`,
+			want: &WidgetURL{Type: "connect_widget", URL: "https://widgets.example/md/connect/tok", UserID: "u-1"},
+		},
+		{
+			reason:  "connect widget URL with no options sends only the widget type; a null user_id is empty",
+			replies: []reply{{200, `{"widget_url":{"type":"connect_widget","url":"https://widgets.example/md/connect/tok","user_id":null}}`}},
+			invoke: func(ctx context.Context, c *Client) (any, error) {
+				return c.CreateConnectWidgetURL(ctx, "USR-1", ConnectWidgetOptions{})
+			},
+			method: "POST", path: "/users/USR-1/widget_urls",
+			body: `{"widget_url":{"widget_type":"connect_widget"}}`,
+			want: &WidgetURL{Type: "connect_widget", URL: "https://widgets.example/md/connect/tok"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.reason, func(t *testing.T) {

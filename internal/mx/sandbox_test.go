@@ -61,7 +61,7 @@ func (e *sandboxEnv) expectObserverMatchesSandbox(g Gomega) {
 func TestEndpointNamesMatchSandbox(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(Endpoints()).To(ConsistOf(sandbox.Endpoints()))
-	g.Expect(Endpoints()).To(HaveLen(22))
+	g.Expect(Endpoints()).To(HaveLen(23))
 }
 
 // mxbankCreds returns credentials for the sandbox's mxbank.
