@@ -111,12 +111,13 @@ func (r *statusRecorder) WriteHeader(code int) {
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // logRequests logs method, path, status and duration of every request
-// (never headers or bodies: they carry credentials).
+// (never headers or bodies: they carry credentials; nor the token of a
+// Connect widget URL path, which is a bearer secret).
 func logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		log.Printf("%s %s %d %s", r.Method, r.URL.Path, rec.status, time.Since(start).Round(time.Microsecond))
+		log.Printf("%s %s %d %s", r.Method, sandbox.RedactPath(r.URL.Path), rec.status, time.Since(start).Round(time.Microsecond))
 	})
 }
