@@ -734,3 +734,18 @@ func TestWidgetControlSurfaceIsOffByDefault(t *testing.T) {
 	_, err := e.sb.ConnectThroughWidget(link, sandbox.WidgetConnect{Username: "mxuser", Password: "password"})
 	g.Expect(err).NotTo(HaveOccurred())
 }
+
+// TestRedactPath: a widget URL path loses its token; the control routes
+// beside it and every other path are unchanged.
+func TestRedactPath(t *testing.T) {
+	for _, tc := range []struct{ path, want string }{
+		{"/_sandbox/widget/NFWDI2OYHEJF22FMAH266RPU27", "/_sandbox/widget/{token}"},
+		{"/_sandbox/widget/a/b", "/_sandbox/widget/{token}"},
+		{"/_sandbox/widget/connect", "/_sandbox/widget/connect"},
+		{"/_sandbox/widget/repair", "/_sandbox/widget/repair"},
+		{"/_sandbox/widget_urls", "/_sandbox/widget_urls"},
+		{"/users/USR-1/widget_urls", "/users/USR-1/widget_urls"},
+	} {
+		NewWithT(t).Expect(sandbox.RedactPath(tc.path)).To(Equal(tc.want), tc.path)
+	}
+}
