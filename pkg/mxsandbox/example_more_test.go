@@ -1,6 +1,7 @@
 package mxsandbox_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -121,4 +122,42 @@ func ExampleSandbox_AuthorizeOAuth() {
 	// Output:
 	// PENDING
 	// CONNECTED
+}
+
+// The Connect widget: the code under test mints a widget URL; the test plays the end user, who
+// connects through it and answers the MFA question in the widget. The URL works once.
+func ExampleSandbox_ConnectThroughWidget() {
+	clock := mxsandbox.NewFakeClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	sb, err := mxsandbox.NewServer(mxsandbox.Options{Clock: clock})
+	if err != nil {
+		panic(err)
+	}
+	defer sb.Close()
+
+	var user struct {
+		User struct{ GUID string } `json:"user"`
+	}
+	mxCall(sb, "POST", "/users", `{"user":{"id":"alice"}}`, &user)
+	var widget struct {
+		WidgetURL struct{ Type, URL string } `json:"widget_url"`
+	}
+	status := mxCall(sb, "POST", "/users/"+user.User.GUID+"/widget_urls",
+		`{"widget_url":{"widget_type":"connect_widget","current_institution_code":"mxbank"}}`, &widget)
+	fmt.Println("minted:", status, widget.WidgetURL.Type)
+
+	guid, err := sb.ConnectThroughWidget(widget.WidgetURL.URL, mxsandbox.WidgetConnect{
+		Username: "alice", Password: "challenge", Answers: []string{mxsandbox.CorrectAnswer}})
+	if err != nil {
+		panic(err)
+	}
+	sb.Advance(2 * mxsandbox.DefaultAggregationDuration) // CHALLENGED, answered, RESUMED, CONNECTED
+	m, _ := sb.Member(guid)
+	fmt.Printf("member: %s, partner id %q\n", m.ConnectionStatus, m.ID)
+
+	_, err = sb.ConnectThroughWidget(widget.WidgetURL.URL, mxsandbox.WidgetConnect{Username: "bob", Password: "password"})
+	fmt.Println("again:", errors.Is(err, mxsandbox.ErrWidgetURLUsed))
+	// Output:
+	// minted: 200 connect_widget
+	// member: CONNECTED, partner id ""
+	// again: true
 }
