@@ -81,12 +81,27 @@ var _ = Describe("The MX API at admission", func() {
 			Expect(err).To(HaveOccurred())
 			Expect(err.Error()).To(ContainSubstring(want))
 		},
-		Entry("credentials are missing and oauth is not set", func(m *mxv1alpha1.MXMember) {
+		Entry("credentials are missing and neither oauth nor connectWidget is set", func(m *mxv1alpha1.MXMember) {
 			m.Spec.CredentialsSecretRef = nil
-		}, "credentialsSecretRef is required unless oauth is true"),
+		}, "set exactly one of credentialsSecretRef"),
 		Entry("credentials are given for an oauth member", func(m *mxv1alpha1.MXMember) {
 			m.Spec.OAuth = true
-		}, "credentialsSecretRef must not be set when oauth is true"),
+		}, "set exactly one of credentialsSecretRef"),
+		Entry("credentials are given for a widget member", func(m *mxv1alpha1.MXMember) {
+			m.Spec.ConnectWidget = &mxv1alpha1.ConnectWidgetSpec{}
+		}, "set exactly one of credentialsSecretRef"),
+		Entry("a widget member is also oauth", func(m *mxv1alpha1.MXMember) {
+			m.Spec.CredentialsSecretRef, m.Spec.OAuth, m.Spec.ConnectWidget = nil, true, &mxv1alpha1.ConnectWidgetSpec{}
+		}, "set exactly one of credentialsSecretRef"),
+		Entry("the widget's colour scheme is unknown", func(m *mxv1alpha1.MXMember) {
+			m.Spec.CredentialsSecretRef, m.Spec.ConnectWidget = nil, &mxv1alpha1.ConnectWidgetSpec{ColorScheme: "pink"}
+		}, `supported values: "light", "dark", "browser"`),
+		Entry("the widget's redirect URL is not a URL", func(m *mxv1alpha1.MXMember) {
+			m.Spec.CredentialsSecretRef, m.Spec.ConnectWidget = nil, &mxv1alpha1.ConnectWidgetSpec{ClientRedirectURL: "app/connected"}
+		}, "clientRedirectURL must be an absolute http(s) URL"),
+		Entry("urlSecretName is no Secret name", func(m *mxv1alpha1.MXMember) {
+			m.Spec.URLSecretName = "Not_A_Name"
+		}, "spec.urlSecretName"),
 		Entry("refreshInterval is under MX's 3h throttle window", func(m *mxv1alpha1.MXMember) {
 			m.Spec.RefreshInterval = &metav1.Duration{Duration: time.Hour}
 		}, "refreshInterval must be at least 3h"),
@@ -144,6 +159,10 @@ var _ = Describe("The MX API at admission", func() {
 			m.Spec.OAuth = true
 			m.Spec.CredentialsSecretRef = nil
 		}, "oauth is immutable"),
+		Entry("connectWidget", func(*mxv1alpha1.MXMember) {}, func(m *mxv1alpha1.MXMember) {
+			m.Spec.ConnectWidget = &mxv1alpha1.ConnectWidgetSpec{}
+			m.Spec.CredentialsSecretRef = nil
+		}, "connectWidget is immutable"),
 	)
 
 	It("accepts the changes a person is expected to make", func(ctx context.Context) {

@@ -22,6 +22,10 @@ const (
 	DeletionPolicyOrphan DeletionPolicy = "Orphan"
 )
 
+// MemberLabel, on a Secret the operator creates for an MXMember (its end-user URL Secret), names
+// that MXMember.
+const MemberLabel = "mx.mxoperator.dev/member"
+
 // Annotations a person (or a tool) sets to ask the operator for something now. The value is any
 // string; a new value (for example the current time) is a new request. The value last handled is
 // recorded in status.
@@ -31,6 +35,11 @@ const (
 	// AggregateRequestedAtAnnotation asks MX for a foreground aggregation of an MXMember now.
 	// Inside MX's throttle window the operator does not call MX and reports when it will be allowed.
 	AggregateRequestedAtAnnotation = "mx.mxoperator.dev/aggregate-requested-at"
+	// URLRequestedAtAnnotation, set to a new value on an MXMember, asks for a fresh end-user URL
+	// in the member's URL Secret: a Connect widget URL to connect a widget member that is not
+	// connected yet, a Connect widget URL to repair any member that exists in MX, or a new OAuth
+	// window URL for a PENDING OAuth member. Each URL costs one MX call.
+	URLRequestedAtAnnotation = "mx.mxoperator.dev/url-requested-at"
 	// ConfirmDeleteUnmanagedMembersAnnotation, set to "true" on an MXUser being deleted, confirms
 	// that MX may delete the user together with members no MXMember manages (listed in its
 	// UnmanagedMembers condition).

@@ -93,4 +93,11 @@ const (
 	// ReasonRetryLater: MX reports FAILED, DEGRADED or DISCONNECTED; the operator checks again
 	// slowly, MX usually recovers by itself.
 	ReasonRetryLater = "RetryLater"
+	// ReasonAwaitingEndUser: a widget member (spec.connectWidget) the end user has not connected
+	// yet; the message says where the Connect widget URL is, until when it works, and what the
+	// end user connected that the operator did not adopt.
+	ReasonAwaitingEndUser = "AwaitingEndUser"
+	// ReasonURLSecretConflict: the Secret named for the end user's URLs exists and is not owned
+	// by the MXMember; the operator does not write into it.
+	ReasonURLSecretConflict = "URLSecretConflict"
 )

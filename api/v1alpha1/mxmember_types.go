@@ -11,8 +11,8 @@ const MaxAccountSummaries = 50
 // MXMemberSpec is the desired connection from an MXUser to a financial institution.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.id) || (has(self.id) && self.id == oldSelf.id)",message="id is immutable once set; create a new MXMember to use another partner id"
 // +kubebuilder:validation:XValidation:rule="(has(self.oauth) && self.oauth) == (has(oldSelf.oauth) && oldSelf.oauth)",message="oauth is immutable; create a new MXMember to switch between OAuth and credentials"
-// +kubebuilder:validation:XValidation:rule="(has(self.oauth) && self.oauth) || has(self.credentialsSecretRef)",message="credentialsSecretRef is required unless oauth is true: name a Secret whose keys are the institution's credential fields (for example username and password)"
-// +kubebuilder:validation:XValidation:rule="!(has(self.oauth) && self.oauth) || !has(self.credentialsSecretRef)",message="credentialsSecretRef must not be set when oauth is true: the end user signs in through status.oauthWindowURI instead"
+// +kubebuilder:validation:XValidation:rule="has(self.connectWidget) == has(oldSelf.connectWidget)",message="connectWidget is immutable; create a new MXMember to switch between the Connect widget and credentials or OAuth"
+// +kubebuilder:validation:XValidation:rule="[has(self.credentialsSecretRef), has(self.oauth) && self.oauth, has(self.connectWidget)].filter(x, x).size() == 1",message="set exactly one of credentialsSecretRef (the end user's credentials in a Secret), oauth: true (the end user signs in at the institution) or connectWidget (the end user connects in MX's Connect widget)"
 type MXMemberSpec struct {
 	// userRef names the MXUser (in this namespace) this member belongs to. Immutable.
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="userRef is immutable; create a new MXMember for another user"
@@ -36,10 +36,30 @@ type MXMemberSpec struct {
 	// +optional
 	CredentialsSecretRef *LocalObjectReference `json:"credentialsSecretRef,omitempty"`
 
-	// oauth creates the member as an OAuth connection: the end user authorises it by opening
-	// status.oauthWindowURI; no credentials are sent. Immutable.
+	// oauth creates the member as an OAuth connection: the end user authorises it by opening the
+	// OAuth window URL the operator writes into the end-user URL Secret (see urlSecretName); no
+	// credentials are sent. Immutable.
 	// +optional
 	OAuth bool `json:"oauth,omitempty"`
+
+	// connectWidget makes the end user connect this member in MX's Connect widget: the operator
+	// writes a Connect widget URL (scoped to institutionCode) into the end-user URL Secret,
+	// finds the member the end user creates there, gives it this member's partner id and follows
+	// it like any other. Credentials never pass through the cluster. Exclusive with
+	// credentialsSecretRef and oauth; immutable.
+	// +optional
+	ConnectWidget *ConnectWidgetSpec `json:"connectWidget,omitempty"`
+
+	// urlSecretName names the Secret, in this namespace, into which the operator writes the URLs
+	// only the end user may open: Connect widget URLs (to connect, or to repair a member that
+	// needs the end user) and the OAuth window URL. It holds the keys url, kind and expiresAt;
+	// the operator creates it, owns it (an owner reference to this MXMember) and never touches a
+	// Secret of that name it does not own. Default: <metadata.name>-end-user-url.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	URLSecretName string `json:"urlSecretName,omitempty"`
 
 	// id is the partner id sent to MX as the member's `id`, unique across all members of all
 	// users of your MX client. Optional and immutable once set; when empty the operator derives
@@ -89,6 +109,28 @@ type MXMemberSpec struct {
 	// suspend stops every MX call for this member while true. Status keeps its last values.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// ConnectWidgetSpec holds the options of the Connect widget URLs the operator asks MX for. The
+// widget always opens on the member's institution (and, to repair a member, on that member).
+type ConnectWidgetSpec struct {
+	// colorScheme is the widget's colours: light (MX's default), dark, or browser (the end user's
+	// browser setting).
+	// +kubebuilder:validation:Enum=light;dark;browser
+	// +optional
+	ColorScheme string `json:"colorScheme,omitempty"`
+
+	// clientRedirectURL is where MX redirects the end user at the end of an OAuth flow inside
+	// the widget, when isMobileWebview is true.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['https', 'http']",message="clientRedirectURL must be an absolute http(s) URL, for example https://app.example.com/connected"
+	// +optional
+	ClientRedirectURL string `json:"clientRedirectURL,omitempty"`
+
+	// isMobileWebview renders the widget for a mobile WebView (URL updates instead of
+	// postMessage events).
+	// +optional
+	IsMobileWebview bool `json:"isMobileWebview,omitempty"`
 }
 
 // MFASpec configures answers to multi-factor authentication challenges.
@@ -159,6 +201,39 @@ type AccountSummary struct {
 	Closed bool `json:"closed,omitempty"`
 }
 
+// EndUserURLKind is what an end-user URL opens.
+// +kubebuilder:validation:Enum=ConnectWidget;RepairWidget;OAuthWindow
+type EndUserURLKind string
+
+const (
+	// EndUserURLConnectWidget opens MX's Connect widget on the member's institution: the end
+	// user connects the member there.
+	EndUserURLConnectWidget EndUserURLKind = "ConnectWidget"
+	// EndUserURLRepairWidget opens MX's Connect widget on the member (current_member_guid): the
+	// end user fixes what MX needs (credentials, MFA answers).
+	EndUserURLRepairWidget EndUserURLKind = "RepairWidget"
+	// EndUserURLOAuthWindow opens the institution's OAuth authorisation of a PENDING member.
+	EndUserURLOAuthWindow EndUserURLKind = "OAuthWindow"
+)
+
+// EndUserURLStatus describes the URL in the end-user URL Secret without revealing it.
+type EndUserURLStatus struct {
+	// secretName is the Secret holding the URL (key url).
+	SecretName string `json:"secretName"`
+	// kind is what the URL opens.
+	Kind EndUserURLKind `json:"kind"`
+	// available is true while the Secret holds a URL that has not expired and was not seen
+	// used. MX's widget URLs are single-use: an end user who opened it needs a fresh one.
+	Available bool `json:"available"`
+	// issuedAt is when MX issued the URL.
+	IssuedAt metav1.Time `json:"issuedAt"`
+	// expiresAt is when the URL stops working (ten minutes after issue for widget URLs; the
+	// hour MX keeps a PENDING OAuth member for its window); then the operator removes it from
+	// the Secret.
+	// +optional
+	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
+}
+
 // MXMemberStatus is the observed state of the member in MX.
 type MXMemberStatus struct {
 	// guid is MX's identifier of the member (MBR-…), set once the member exists in MX.
@@ -215,9 +290,11 @@ type MXMemberStatus struct {
 	// +optional
 	SuccessfullyAggregatedAt *metav1.Time `json:"successfullyAggregatedAt,omitempty"`
 
-	// oauthWindowURI is where the end user authorises an OAuth member (while PENDING).
+	// endUserURL describes the URL in the end-user URL Secret (spec.urlSecretName): what it is
+	// for and until when it is valid. Never the URL itself: it is a bearer link that lets whoever
+	// opens it connect a bank account to this user.
 	// +optional
-	OAuthWindowURI string `json:"oauthWindowURI,omitempty"`
+	EndUserURL *EndUserURLStatus `json:"endUserURL,omitempty"`
 
 	// challenges are the MFA questions MX is waiting for (while CHALLENGED).
 	// +kubebuilder:validation:MaxItems=20
@@ -279,6 +356,11 @@ type MXMemberStatus struct {
 	// operator acted on.
 	// +optional
 	LastHandledAggregateAt string `json:"lastHandledAggregateAt,omitempty"`
+
+	// lastHandledURLRequestAt is the last value of the url-requested-at annotation the operator
+	// acted on.
+	// +optional
+	LastHandledURLRequestAt string `json:"lastHandledURLRequestAt,omitempty"`
 
 	// conditions: Ready, and Reconciling / Stalled / Suspended while they are True.
 	// +listType=map

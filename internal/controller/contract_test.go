@@ -176,7 +176,7 @@ var _ = Describe("Every declared change reaches MX", func() {
 		By("doing what the message says creates it again, with a new window")
 		annotate(m, mxv1alpha1.ReconcileRequestedAtAnnotation, "again")
 		eventuallyStalled(m, "Pending")
-		Expect(m.Status.OAuthWindowURI).NotTo(BeEmpty())
+		Expect(s.endUserURL(m, mxv1alpha1.EndUserURLOAuthWindow)).NotTo(BeEmpty())
 		Expect(s.sb.MemberCount()).To(Equal(1))
 	})
 

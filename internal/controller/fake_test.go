@@ -48,6 +48,7 @@ type fakeMX struct {
 	listChallenges             func(userGUID, guid string) ([]mx.Challenge, error)
 	resumeMember               func(userGUID, guid string, answers []mx.ChallengeAnswer) (*mx.Member, error)
 	oauthWindowURI             func(userGUID, guid string) (string, error)
+	createConnectWidgetURL     func(userGUID string, opts mx.ConnectWidgetOptions) (*mx.WidgetURL, error)
 	listMemberAccounts         func(userGUID, guid string) ([]mx.Account, error)
 }
 
@@ -203,6 +204,14 @@ func (f *fakeMX) OAuthWindowURI(_ context.Context, userGUID, guid string, _ mx.O
 		return "", errUnexpectedCall
 	}
 	return f.oauthWindowURI(userGUID, guid)
+}
+
+func (f *fakeMX) CreateConnectWidgetURL(_ context.Context, userGUID string, opts mx.ConnectWidgetOptions) (*mx.WidgetURL, error) {
+	f.record("CreateConnectWidgetURL")
+	if f.createConnectWidgetURL == nil {
+		return nil, errUnexpectedCall
+	}
+	return f.createConnectWidgetURL(userGUID, opts)
 }
 
 func (f *fakeMX) ListMemberAccounts(_ context.Context, userGUID, guid string) ([]mx.Account, error) {

@@ -45,3 +45,14 @@ func namesList(names []string, limit int) string {
 	}
 	return fmt.Sprintf("%s and %d more", strings.Join(names[:limit], ", "), len(names)-limit)
 }
+
+// joinSentences joins the non-empty sentences with a space.
+func joinSentences(sentences ...string) string {
+	out := make([]string, 0, len(sentences))
+	for _, s := range sentences {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, " ")
+}

@@ -50,7 +50,7 @@ func reconcileTriggers() predicate.Predicate {
 				return false
 			}
 			o, n := e.ObjectOld, e.ObjectNew
-			for _, a := range []string{mxv1alpha1.ReconcileRequestedAtAnnotation, mxv1alpha1.AggregateRequestedAtAnnotation} {
+			for _, a := range []string{mxv1alpha1.ReconcileRequestedAtAnnotation, mxv1alpha1.AggregateRequestedAtAnnotation, mxv1alpha1.URLRequestedAtAnnotation} {
 				if o.GetAnnotations()[a] != n.GetAnnotations()[a] {
 					return true
 				}

@@ -74,6 +74,11 @@ type MemberAPI interface {
 	ResumeMember(ctx context.Context, userGUID, memberGUID string, answers []mx.ChallengeAnswer) (*mx.Member, error)
 	// OAuthWindowURI returns the URI where the end user authorises a PENDING OAuth member.
 	OAuthWindowURI(ctx context.Context, userGUID, memberGUID string, opts mx.OAuthWindowOptions) (string, error)
+	// CreateConnectWidgetURL asks MX for a Connect widget URL for the user (on an institution to
+	// connect a member, or on a member to repair it). The URL is a bearer link, single use,
+	// valid ten minutes; it never appears in errors or logs. A user or member that is gone is
+	// mx.IsNotFound. Minting is not idempotent, but a second URL is harmless.
+	CreateConnectWidgetURL(ctx context.Context, userGUID string, opts mx.ConnectWidgetOptions) (*mx.WidgetURL, error)
 	// ListMemberAccounts returns every account of the member (all pages).
 	ListMemberAccounts(ctx context.Context, userGUID, memberGUID string) ([]mx.Account, error)
 }

@@ -104,12 +104,16 @@ type memberScope struct {
 	// reconcileRequest and aggregateRequest are new values of the request annotations, or "".
 	reconcileRequest string
 	aggregateRequest string
+	// urlRequest is a new value of the url-requested-at annotation, or "".
+	urlRequest string
 	// hints counts the MX change notifications that no read has covered yet.
 	hints uint64
 	// readAt is when MX last answered with the member's state in this reconcile (zero: not yet).
 	readAt time.Time
 	// credentials is what the credentials Secret holds, once read in this reconcile.
 	credentials *secretCredentials
+	// oauthWindowURI is an OAuth window URL MX returned in this reconcile, to be published.
+	oauthWindowURI string
 }
 
 // secretCredentials is what the credentials Secret held when it was read.
@@ -133,6 +137,7 @@ func (r *MXMemberReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			partnerID:        effectivePartnerID(member.Spec.ID, member.Status.ID, r.PartnerIDPrefix, member.Namespace, member.Name),
 			reconcileRequest: newRequest(member, mxv1alpha1.ReconcileRequestedAtAnnotation, member.Status.LastHandledReconcileAt),
 			aggregateRequest: newRequest(member, mxv1alpha1.AggregateRequestedAtAnnotation, member.Status.LastHandledAggregateAt),
+			urlRequest:       newRequest(member, mxv1alpha1.URLRequestedAtAnnotation, member.Status.LastHandledURLRequestAt),
 			hints:            r.mem.hinted(req.NamespacedName),
 		}
 		if !member.DeletionTimestamp.IsZero() {
@@ -159,10 +164,12 @@ func (r *MXMemberReconciler) reconcileNormal(ctx context.Context, s *memberScope
 		r.reconcileGone,
 		r.reconcileUser,
 		r.reconcileOwnership,
+		r.reconcileWidget,
 		r.reconcileCreate,
 		r.reconcileCredentials,
 		r.reconcileSettings,
 		r.reconcileObserve,
+		r.reconcileURLs,
 		r.reconcileChallenges,
 		r.reconcileAggregation,
 		r.reconcileAccounts,
@@ -179,9 +186,6 @@ func (r *MXMemberReconciler) reconcileNormal(ctx context.Context, s *memberScope
 // (statusRules) and schedules the next read from it.
 func (r *MXMemberReconciler) summarize(s *memberScope) outcome {
 	st := &s.member.Status
-	if mx.ConnectionStatus(st.ConnectionStatus) != mx.StatusPending {
-		st.OAuthWindowURI = ""
-	}
 	rule := memberRule(*st)
 	after := r.schedule(s, rule)
 	throttled := ""
@@ -194,7 +198,7 @@ func (r *MXMemberReconciler) summarize(s *memberScope) outcome {
 	case rule.verdict == verdictReady:
 		return ready(rule.reason, fmt.Sprintf("Connected with %d account(s).", st.AccountCount), after)
 	case rule.verdict == verdictStalled:
-		return stalled(rule.reason, statusMessage(s.member)+" "+endUserAdvice(s.member, mx.ConnectionStatus(st.ConnectionStatus))+throttled).retryAfter(after)
+		return stalled(rule.reason, joinSentences(statusMessage(s.member), endUserAdvice(s.member, mx.ConnectionStatus(st.ConnectionStatus)), urlAdvice(s.member, s.now))+throttled).retryAfter(after)
 	case rule.reason == mxv1alpha1.ReasonAggregating:
 		return waiting(after, rule.reason, fmt.Sprintf("MX is aggregating the member (connection status %s).", st.ConnectionStatus))
 	case rule.reason == mxv1alpha1.ReasonProgressing:
@@ -216,7 +220,7 @@ func (r *MXMemberReconciler) schedule(s *memberScope, rule statusRule) time.Dura
 	}
 	r.mem.scheduleRead(s.member.UID, nextRead)
 	wake := nextRead
-	for _, t := range []*metav1.Time{s.member.Status.NextAggregationAllowedAt, r.refreshAt(s.member)} {
+	for _, t := range []*metav1.Time{s.member.Status.NextAggregationAllowedAt, r.refreshAt(s.member), urlExpiry(s.member.Status.EndUserURL)} {
 		if t != nil && t.Time.Before(wake) {
 			wake = t.Time
 		}
@@ -240,6 +244,10 @@ func (r *MXMemberReconciler) nextRead(s *memberScope) time.Time {
 // readInterval is how long after a read a member in a status with rule is read again.
 func (r *MXMemberReconciler) readInterval(s *memberScope, rule statusRule) time.Duration {
 	st := s.member.Status
+	if u := st.EndUserURL; rule.verdict == verdictStalled && u != nil && u.Kind == mxv1alpha1.EndUserURLRepairWidget && !r.WebhooksEnabled && s.now.Before(u.IssuedAt.Add(endUserSession)) {
+		// The end user may be fixing the member in the widget: follow it as an OAuth window.
+		return r.Timing.oauthPollDelay(s.now.Sub(u.IssuedAt.Time))
+	}
 	switch rule.read {
 	case readPoll:
 		since := s.now
@@ -326,10 +334,12 @@ func (r *MXMemberReconciler) release(ctx context.Context, s *memberScope) outcom
 }
 
 // MemberChanged tells the reconciler that MX reported a change of the member with guid
-// memberGUID (an MX webhook). The MXMember is enqueued and its next reconcile reads it from MX.
-// It never blocks: when the queue is full the notification is dropped and the regular schedule
-// reads the member later. Unknown guids are ignored.
-func (r *MXMemberReconciler) MemberChanged(ctx context.Context, memberGUID string) {
+// memberGUID of the user with guid userGUID (an MX webhook; userGUID may be empty). The MXMember
+// recording that guid is enqueued and its next reconcile reads it from MX. A guid no MXMember
+// records may be a member the end user just connected in the Connect widget: the widget members
+// of that user still waiting for theirs are enqueued to look. It never blocks: when the queue is
+// full the notification is dropped and the regular schedule reads the member later.
+func (r *MXMemberReconciler) MemberChanged(ctx context.Context, memberGUID, userGUID string) {
 	if memberGUID == "" || r.notifications == nil {
 		return
 	}
@@ -339,8 +349,12 @@ func (r *MXMemberReconciler) MemberChanged(ctx context.Context, memberGUID strin
 		logger.Error(err, "Looking up the MXMember of an MX notification", "memberGUID", memberGUID)
 		return
 	}
-	for i := range members.Items {
-		m := &members.Items[i]
+	targets := members.Items
+	if len(targets) == 0 && userGUID != "" {
+		targets = r.widgetMembersWaiting(ctx, userGUID)
+	}
+	for i := range targets {
+		m := &targets[i]
 		r.mem.hint(client.ObjectKeyFromObject(m))
 		select {
 		case r.notifications <- event.GenericEvent{Object: m}:
@@ -348,6 +362,30 @@ func (r *MXMemberReconciler) MemberChanged(ctx context.Context, memberGUID strin
 			logger.Info("Dropping an MX notification: the queue is full", "mxmember", client.ObjectKeyFromObject(m))
 		}
 	}
+}
+
+// widgetMembersWaiting returns the widget MXMembers of the MXUsers with guid userGUID that have
+// no MX member yet.
+func (r *MXMemberReconciler) widgetMembersWaiting(ctx context.Context, userGUID string) []mxv1alpha1.MXMember {
+	users := &mxv1alpha1.MXUserList{}
+	if err := r.List(ctx, users, client.MatchingFields{indexGUID: userGUID}); err != nil {
+		log.FromContext(ctx).Error(err, "Looking up the MXUser of an MX notification", "userGUID", userGUID)
+		return nil
+	}
+	var out []mxv1alpha1.MXMember
+	for _, u := range users.Items {
+		members := &mxv1alpha1.MXMemberList{}
+		if err := r.List(ctx, members, client.InNamespace(u.Namespace), client.MatchingFields{indexMemberUser: u.Name}); err != nil {
+			log.FromContext(ctx).Error(err, "Listing the MXMembers of an MXUser", "mxuser", client.ObjectKeyFromObject(&u))
+			continue
+		}
+		for _, m := range members.Items {
+			if m.Spec.ConnectWidget != nil && m.Status.GUID == "" {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
 }
 
 // SetupWithManager checks the required dependencies, applies the defaults and registers the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -643,7 +644,13 @@ func TestMXMemberReconcile(t *testing.T) {
 			},
 			want: expect{calls: []string{"ListInstitutionCredentials", "CreateMember", "OAuthWindowURI"}, ready: metav1.ConditionFalse, reason: "Pending", stalled: true, requeueMin: 10 * time.Second, requeueMax: 10 * time.Second},
 			check: func(g Gomega, m *mxv1alpha1.MXMember, _ []string) {
-				g.Expect(m.Status.OAuthWindowURI).To(Equal("https://oauth.example/authorize"))
+				g.Expect(m.Status.EndUserURL).NotTo(BeNil())
+				g.Expect(m.Status.EndUserURL.Kind).To(Equal(mxv1alpha1.EndUserURLOAuthWindow))
+				g.Expect(m.Status.EndUserURL.Available).To(BeTrue())
+				g.Expect(m.Status.EndUserURL.SecretName).To(Equal(m.Name + "-end-user-url"))
+				raw, err := json.Marshal(m.Status)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(string(raw)).NotTo(ContainSubstring("oauth.example"), "the URL is in the Secret, never in status")
 			},
 		},
 	}
@@ -703,7 +710,7 @@ func TestMXMemberWebhookHintForcesOneRead(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(f.Calls()).To(BeEmpty(), "in sync: no read")
 
-	r.MemberChanged(context.Background(), testMemberGUID)
+	r.MemberChanged(context.Background(), testMemberGUID, "")
 	g.Expect(r.notifications).To(HaveLen(1), "the member is enqueued")
 	_, err = r.Reconcile(context.Background(), req)
 	g.Expect(err).NotTo(HaveOccurred())
@@ -713,7 +720,7 @@ func TestMXMemberWebhookHintForcesOneRead(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(f.Calls()).To(HaveLen(2), "the hint is used up by the read")
 
-	r.MemberChanged(context.Background(), "MBR-unknown")
+	r.MemberChanged(context.Background(), "MBR-unknown", "")
 	g.Expect(r.notifications).To(HaveLen(1), "unknown guids are ignored")
 }
 

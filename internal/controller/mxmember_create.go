@@ -68,7 +68,7 @@ func (r *MXMemberReconciler) reconcileGone(_ context.Context, s *memberScope) ou
 	st := &s.member.Status
 	st.LastHandledReconcileAt = s.reconcileRequest
 	st.GUID, st.UserGUID, st.ConnectionStatus, st.ConnectionStatusMessage = "", "", "", ""
-	st.IsBeingAggregated, st.OAuthWindowURI, st.CredentialsRevision, st.AnsweredChallenges = false, "", "", ""
+	st.IsBeingAggregated, st.CredentialsRevision, st.AnsweredChallenges = false, "", ""
 	st.AppliedSettings, st.AppliedCredentials, st.AnswersRevision = "", "", ""
 	st.Challenges, st.AccountsAsOf = nil, nil
 	return proceed()
@@ -122,7 +122,7 @@ func (r *MXMemberReconciler) reconcileCreate(ctx context.Context, s *memberScope
 	log.FromContext(ctx).Info("Created MX member", "guid", created.GUID, "partnerID", s.partnerID)
 	r.recordApplied(s, desiredMemberSettings(s.member.Spec, s.partnerID))
 	r.observedMember(s, created)
-	return r.ensureOAuthWindow(ctx, s)
+	return proceed()
 }
 
 // resolveConflict handles a 409 on create. A member under our partner id is ours (ownership was
@@ -222,10 +222,7 @@ func (r *MXMemberReconciler) adopt(ctx context.Context, s *memberScope, found *m
 	r.Recorder.Eventf(s.member, nil, corev1.EventTypeNormal, eventAdopted, "Adopt", "Adopted MX member %s with partner id %s", found.GUID, s.partnerID)
 	r.recordApplied(s, memberSettings{ID: found.ID, Metadata: found.Metadata, DisableBackgroundAggregation: found.BackgroundAggregationIsDisabled})
 	r.observedMember(s, found)
-	if out := r.reconcileSettings(ctx, s); out.done() {
-		return out
-	}
-	return r.ensureOAuthWindow(ctx, s)
+	return r.reconcileSettings(ctx, s)
 }
 
 // recordApplied records that MX holds settings and the credentials read in this reconcile.
@@ -235,25 +232,4 @@ func (r *MXMemberReconciler) recordApplied(s *memberScope, settings memberSettin
 	if c := s.credentials; c != nil {
 		st.AppliedCredentials, st.CredentialsRevision = c.fingerprint, c.revision
 	}
-}
-
-// ensureOAuthWindow fetches the OAuth window URI of a PENDING OAuth member that has none, or a
-// fresh one (they are single-use and short-lived) when a person set a new reconcile-requested-at.
-func (r *MXMemberReconciler) ensureOAuthWindow(ctx context.Context, s *memberScope) outcome {
-	st := &s.member.Status
-	if mx.ConnectionStatus(st.ConnectionStatus) != mx.StatusPending || !s.member.Spec.OAuth {
-		return proceed()
-	}
-	if st.OAuthWindowURI != "" && s.reconcileRequest == "" {
-		return proceed()
-	}
-	uri, err := r.MX.OAuthWindowURI(ctx, st.UserGUID, st.GUID, mx.OAuthWindowOptions{})
-	if err != nil {
-		return r.memberCallFailed(ctx, s, "reading the OAuth window URI", err)
-	}
-	st.OAuthWindowURI = uri
-	if s.reconcileRequest != "" {
-		st.LastHandledReconcileAt = s.reconcileRequest
-	}
-	return proceed()
 }

@@ -115,14 +115,14 @@ func (r *MXMemberReconciler) reconcileObserve(ctx context.Context, s *memberScop
 		}
 		st.ConnectionStatusMessage = m.ConnectionStatusMessage
 		if status == mx.StatusPending && m.OAuthWindowURI != "" {
-			st.OAuthWindowURI = m.OAuthWindowURI
+			s.oauthWindowURI = m.OAuthWindowURI
 		}
 	}
 	r.mem.readDone(s.key, s.hints)
 	if s.reconcileRequest != "" {
 		st.LastHandledReconcileAt = s.reconcileRequest
 	}
-	return r.ensureOAuthWindow(ctx, s)
+	return proceed()
 }
 
 // reconcileChallenges answers MX's MFA challenges from the answers Secret (key = challenge guid),
@@ -143,7 +143,7 @@ func (r *MXMemberReconciler) reconcileChallenges(ctx context.Context, s *memberS
 		if wait > 0 && wait < after {
 			after = wait
 		}
-		return stalled(reason, statusMessage(s.member)+" "+msg).retryAfter(after)
+		return stalled(reason, joinSentences(statusMessage(s.member), msg, urlAdvice(s.member, s.now))).retryAfter(after)
 	}
 	guids := make([]string, 0, len(st.Challenges))
 	for _, c := range st.Challenges {
@@ -327,7 +327,7 @@ func (r *MXMemberReconciler) observedMember(s *memberScope, m *mx.Member) {
 	st.AggregatedAt = mxTime(m.AggregatedAt)
 	st.SuccessfullyAggregatedAt = mxTime(m.SuccessfullyAggregatedAt)
 	if m.OAuthWindowURI != "" {
-		st.OAuthWindowURI = m.OAuthWindowURI
+		s.oauthWindowURI = m.OAuthWindowURI
 	}
 	st.LastReadAt = statusTime(s.now)
 }

@@ -152,8 +152,31 @@ func statusMessage(m *mxv1alpha1.MXMember) string {
 }
 
 // endUserAdvice says what a person does for a member in a status only a person can get past.
-// Every piece of advice is one the operator acts on (its stories prove each).
+// Every piece of advice is one the operator acts on (its stories prove each). Where the end user
+// can fix the member in MX's Connect widget, the widget way is offered too (the only one for a
+// widget member, which has no credentials Secret).
 func endUserAdvice(m *mxv1alpha1.MXMember, s mx.ConnectionStatus) string {
+	advice := personAdvice(m, s)
+	if repairable(s) {
+		advice = joinSentences(advice, repairAdvice(m))
+	}
+	return advice
+}
+
+// repairable reports whether the end user can get a member out of status s in the Connect
+// widget (opened on the member with current_member_guid).
+func repairable(s mx.ConnectionStatus) bool {
+	switch s {
+	case mx.StatusDenied, mx.StatusPrevented, mx.StatusImpaired, mx.StatusImported, mx.StatusExpired,
+		mx.StatusChallenged, mx.StatusRejected, mx.StatusLocked, mx.StatusImpeded:
+		return true
+	}
+	return false
+}
+
+// personAdvice is what a person does outside the widget.
+func personAdvice(m *mxv1alpha1.MXMember, s mx.ConnectionStatus) string {
+	widget := m.Spec.ConnectWidget != nil
 	secret := "the credentials Secret"
 	if ref := m.Spec.CredentialsSecretRef; ref != nil {
 		secret = fmt.Sprintf("Secret %q", ref.Name)
@@ -161,6 +184,9 @@ func endUserAdvice(m *mxv1alpha1.MXMember, s mx.ConnectionStatus) string {
 	aggregate := fmt.Sprintf("set the annotation %s to a new value", mxv1alpha1.AggregateRequestedAtAnnotation)
 	switch s {
 	case mx.StatusDenied, mx.StatusPrevented, mx.StatusImpaired, mx.StatusImported:
+		if widget {
+			return ""
+		}
 		return fmt.Sprintf("Put the end user's correct credentials into %s; the operator sends them to MX when the Secret's data changes.", secret)
 	case mx.StatusChallenged:
 		if m.Spec.MFA == nil || m.Spec.MFA.AnswersSecretRef == nil {
@@ -173,11 +199,15 @@ func endUserAdvice(m *mxv1alpha1.MXMember, s mx.ConnectionStatus) string {
 		}
 		return fmt.Sprintf("To try again, change Secret %q (for example, remove the wrong answers): the operator then asks MX for a new aggregation, and MX asks new challenges, listed in status.challenges.", m.Spec.MFA.AnswersSecretRef.Name)
 	case mx.StatusExpired:
+		if widget {
+			return fmt.Sprintf("To try again, %s (MX then asks new challenges).", aggregate)
+		}
 		return fmt.Sprintf("To try again, %s (MX then asks new challenges) or update the data of %s.", aggregate, secret)
 	case mx.StatusLocked, mx.StatusImpeded:
 		return fmt.Sprintf("The end user must act on the institution's website; then %s.", aggregate)
 	case mx.StatusPending:
-		return "The end user must open status.oauthWindowURI and authorise the connection at the institution within the hour MX keeps the member; the operator follows it to CONNECTED."
+		return fmt.Sprintf("The end user must open the OAuth window URL in Secret %q (key %s) and authorise the connection at the institution within the hour MX keeps the member; the operator follows it to CONNECTED. For a fresh URL, set the annotation %s to a new value.",
+			urlSecretName(m), urlSecretKeyURL, mxv1alpha1.URLRequestedAtAnnotation)
 	case mx.StatusDisabled:
 		return "Aggregation is disabled for this member in MX; MX support can enable it again."
 	case mx.StatusDiscontinued, mx.StatusClosed:

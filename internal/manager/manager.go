@@ -423,7 +423,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, c Controllers) (*controller.MX
 
 // Notifier adapts the MXMember reconciler to the webhook receiver.
 func Notifier(members *controller.MXMemberReconciler) webhook.NotifyFunc {
-	return func(ctx context.Context, n webhook.Notification) { members.MemberChanged(ctx, n.MemberGUID) }
+	return func(ctx context.Context, n webhook.Notification) {
+		members.MemberChanged(ctx, n.MemberGUID, n.UserGUID)
+	}
 }
 
 // secretPair reads two values from the Secret ref ("namespace/name") or, when ref is empty,
