@@ -61,6 +61,10 @@ func TestDemoSettlesAndCleansUp(t *testing.T) {
 		"jordan-card | jordan | mxbank | DENIED | False | 0",
 		"jordan-oauth | jordan | mx_bank_oauth | PENDING | False",
 		"jordan-oauth | jordan | mx_bank_oauth | CONNECTED | True | 6",
+		"jordan-widget | jordan | mxbank | AwaitingEndUser | False",
+		"jordan-widget | jordan | mxbank | CONNECTED | True | 6",
+		"jordan-loan | jordan | mxbank | DENIED | False",
+		"jordan-loan | jordan | mxbank | CONNECTED | True | 6",
 	} {
 		g.Expect(text).To(ContainSubstring(want))
 	}

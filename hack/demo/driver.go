@@ -62,6 +62,7 @@ func run(ctx context.Context, opts options) error {
 	defer tick.Stop()
 	table := newTable(opts.out, opts.tty)
 	pendingSince := map[string]time.Time{}
+	widget := newWidgetPlayer()
 	for {
 		members := &mxv1alpha1.MXMemberList{}
 		if err := s.k8s.List(ctx, members, client.InNamespace(demoNamespace)); err != nil && ctx.Err() == nil {
@@ -70,6 +71,11 @@ func run(ctx context.Context, opts options) error {
 		sort.Slice(members.Items, func(i, j int) bool { return members.Items[i].Name < members.Items[j].Name })
 		if err := playEndUser(ctx, s, members.Items, pendingSince); err != nil && ctx.Err() == nil {
 			return err
+		}
+		for _, m := range members.Items {
+			if err := widget.play(ctx, s, m); err != nil && ctx.Err() == nil && !apierrors.IsConflict(err) {
+				return err
+			}
 		}
 		table.render(members.Items)
 		if opts.exitWhenSettled && allSettled(members.Items) {

@@ -36,6 +36,9 @@ func row(m mxv1alpha1.MXMember) []string {
 		ready = string(c.Status)
 	}
 	status := m.Status.ConnectionStatus
+	if c := apimeta.FindStatusCondition(m.Status.Conditions, mxv1alpha1.StalledCondition); status == "" && c != nil && c.Status == "True" {
+		status = c.Reason // AwaitingEndUser: no MX member yet
+	}
 	if status == "" {
 		status = "-"
 	}
