@@ -31,7 +31,8 @@ func newWidgetPlayer() *widgetPlayer {
 	return &widgetPlayer{urlSince: map[string]time.Time{}, done: map[string]bool{}}
 }
 
-// play acts on one member.
+// play acts on one member. The end user types a password of their own in the widget (mxbank
+// connects any password but its test words; the same credentials twice would be a duplicate).
 func (w *widgetPlayer) play(ctx context.Context, s *stack, m mxv1alpha1.MXMember) error {
 	if w.done[m.Name] {
 		return nil
@@ -41,7 +42,7 @@ func (w *widgetPlayer) play(ctx context.Context, s *stack, m mxv1alpha1.MXMember
 		if err != nil || url == "" || time.Since(w.urlSince[m.Name]) < wait {
 			return err
 		}
-		if _, err := s.sandbox.ConnectThroughWidget(url, sandbox.WidgetConnect{Username: "mxuser", Password: "password"}); err != nil {
+		if _, err := s.sandbox.ConnectThroughWidget(url, sandbox.WidgetConnect{Username: "mxuser", Password: "widget-password"}); err != nil {
 			return fmt.Errorf("connecting %s in the widget: %w", m.Name, err)
 		}
 		w.done[m.Name] = true
