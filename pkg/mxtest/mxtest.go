@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -298,4 +299,28 @@ func Run(t TB, cfg *rest.Config, sb *mxsandbox.Server, opts ...Option) *Operator
 		}
 	})
 	return op
+}
+
+// ErrNoEndUserURL is returned by EndUserURL while the member shows no available end-user URL.
+var ErrNoEndUserURL = errors.New("mxtest: the MXMember has no available end-user URL (status.endUserURL)")
+
+// EndUserURL returns the URL the operator wrote for the member's end user — a Connect widget URL
+// (to connect or repair the member) or an OAuth window — from the Secret status.endUserURL names,
+// with its kind. Give it to the sandbox to play the end user: Sandbox.ConnectThroughWidget,
+// Sandbox.RepairThroughWidget or Sandbox.OpenOAuthWindow. It fails with ErrNoEndUserURL while the
+// status shows none; poll it with Eventually. m is read as given: refresh it first.
+func EndUserURL(ctx context.Context, c client.Reader, m *mxv1alpha1.MXMember) (string, mxv1alpha1.EndUserURLKind, error) {
+	u := m.Status.EndUserURL
+	if u == nil || !u.Available {
+		return "", "", ErrNoEndUserURL
+	}
+	secret := &corev1.Secret{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: m.Namespace, Name: u.SecretName}, secret); err != nil {
+		return "", "", fmt.Errorf("mxtest: reading the end-user URL Secret %s: %w", u.SecretName, err)
+	}
+	url := string(secret.Data["url"])
+	if url == "" {
+		return "", "", ErrNoEndUserURL
+	}
+	return url, mxv1alpha1.EndUserURLKind(secret.Data["kind"]), nil
 }

@@ -245,9 +245,16 @@ func TestRunOAuthMemberConnectsOnceAuthorized(t *testing.T) {
 	}
 	w.create(&mxv1alpha1.MXUser{ObjectMeta: metav1.ObjectMeta{Name: "erin"}}, m)
 	w.eventuallyStatus(m, mxsandbox.StatusPending)
-	w.g.Expect(m.Status.OAuthWindowURI).NotTo(BeEmpty())
+	var url string
+	w.g.Eventually(func(g Gomega) {
+		g.Expect(w.c.Get(context.Background(), client.ObjectKeyFromObject(m), m)).To(Succeed())
+		u, kind, err := mxtest.EndUserURL(context.Background(), w.c, m)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(kind).To(Equal(mxv1alpha1.EndUserURLOAuthWindow))
+		url = u
+	}).Should(Succeed())
 
-	w.g.Expect(sb.OpenOAuthWindow(m.Status.OAuthWindowURI)).To(Succeed())
+	w.g.Expect(sb.OpenOAuthWindow(url)).To(Succeed())
 	w.eventuallyStatus(m, mxsandbox.StatusConnected)
 }
 
@@ -332,4 +339,36 @@ func TestCRDs(t *testing.T) {
 	mxtest.InstallCRDs(env)
 	g.Expect(env.CRDInstallOptions.CRDs).To(HaveLen(6), "InstallCRDs appends")
 	g.Expect(env.CRDInstallOptions.CRDs[0]).NotTo(BeIdenticalTo(env.CRDInstallOptions.CRDs[3]), "each call decodes new copies")
+}
+
+// TestRunWidgetMemberConnectsInTheWidget plays the end user of a Connect widget member: the URL
+// comes from the Secret the operator writes, never from status.
+func TestRunWidgetMemberConnectsInTheWidget(t *testing.T) {
+	cfg := controlPlane(t)
+	w := newWorld(t, cfg)
+	sb := mxsandbox.Start(t, mxsandbox.Options{AggregationDuration: 200 * time.Millisecond})
+	mxtest.Run(t, cfg, sb, mxtest.WithNamespaces(w.ns))
+
+	m := &mxv1alpha1.MXMember{
+		ObjectMeta: metav1.ObjectMeta{Name: "wes-widget"},
+		Spec: mxv1alpha1.MXMemberSpec{
+			UserRef:         mxv1alpha1.LocalObjectReference{Name: "wes"},
+			InstitutionCode: mxsandbox.InstitutionMXBank,
+			ConnectWidget:   &mxv1alpha1.ConnectWidgetSpec{},
+		},
+	}
+	w.create(&mxv1alpha1.MXUser{ObjectMeta: metav1.ObjectMeta{Name: "wes"}}, m)
+	var url string
+	w.g.Eventually(func(g Gomega) {
+		g.Expect(w.c.Get(context.Background(), client.ObjectKeyFromObject(m), m)).To(Succeed())
+		u, kind, err := mxtest.EndUserURL(context.Background(), w.c, m)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(kind).To(Equal(mxv1alpha1.EndUserURLConnectWidget))
+		url = u
+	}).Should(Succeed())
+
+	guid, err := sb.ConnectThroughWidget(url, mxsandbox.WidgetConnect{Username: "mxuser", Password: "password"})
+	w.g.Expect(err).NotTo(HaveOccurred())
+	w.eventuallyStatus(m, mxsandbox.StatusConnected)
+	w.g.Expect(m.Status.GUID).To(Equal(guid))
 }
