@@ -39,10 +39,6 @@ type TransactionAPI = txsync.Pager
 // indexSyncMember indexes MXTransactionSyncs by spec.memberRef.name.
 const indexSyncMember = "spec.memberRef.name"
 
-// futureDays is how far past today a window reaches, to catch pending transactions MX dates
-// ahead (MX's own default to_date).
-const futureDays = 5
-
 var syncStatus = statusAccess[*mxv1alpha1.MXTransactionSync, mxv1alpha1.MXTransactionSyncStatus]{
 	status:             func(s *mxv1alpha1.MXTransactionSync) *mxv1alpha1.MXTransactionSyncStatus { return &s.Status },
 	conditions:         func(s *mxv1alpha1.MXTransactionSync) *[]metav1.Condition { return &s.Status.Conditions },
@@ -276,25 +272,13 @@ func stalledCondition(conds []metav1.Condition) metav1.Condition {
 	return metav1.Condition{}
 }
 
-// window returns the next window: initialHistoryDays before today at first, else overlapDays
-// before status.syncedThrough; always through today+5 days.
-func window(sync *mxv1alpha1.MXTransactionSync, now time.Time) (from, to, today time.Time) {
-	y, mo, d := now.UTC().Date()
-	today = time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
-	to = today.AddDate(0, 0, futureDays)
-	days := int(sync.Spec.InitialHistoryDays)
-	if days <= 0 {
-		days = mxv1alpha1.DefaultInitialHistoryDays
+// plan is what decides the sync's next window (txsync.Plan.Next).
+func plan(sync *mxv1alpha1.MXTransactionSync) txsync.Plan {
+	overlap := mxv1alpha1.DefaultOverlapDays
+	if sync.Spec.OverlapDays != nil {
+		overlap = int(*sync.Spec.OverlapDays)
 	}
-	from = today.AddDate(0, 0, -days)
-	if through, err := time.Parse(time.DateOnly, sync.Status.SyncedThrough); err == nil {
-		overlap := mxv1alpha1.DefaultOverlapDays
-		if sync.Spec.OverlapDays != nil {
-			overlap = int(*sync.Spec.OverlapDays)
-		}
-		from = through.AddDate(0, 0, -overlap)
-	}
-	return from, to, today
+	return txsync.Plan{InitialHistoryDays: int(sync.Spec.InitialHistoryDays), OverlapDays: overlap, SyncedThrough: sync.Status.SyncedThrough}
 }
 
 // deliver sends the window and, when the sink acknowledged all of it, advances
@@ -302,23 +286,20 @@ func window(sync *mxv1alpha1.MXTransactionSync, now time.Time) (from, to, today 
 // acknowledgement, also when the window fails part way.
 func (r *MXTransactionSyncReconciler) deliver(ctx context.Context, sync *mxv1alpha1.MXTransactionSync, m *mxv1alpha1.MXMember, cfg txsync.SenderConfig) outcome {
 	now := r.Now()
-	from, to, today := window(sync, now)
+	w := plan(sync).Next(now)
+	w.UserGUID, w.MemberGUID = m.Status.UserGUID, m.Status.GUID
 	sender := txsync.NewSender(cfg)
 	defer sender.Close()
 	var p txsync.Progress
-	err := txsync.Deliver(ctx, r.MX, sender, txsync.Window{UserGUID: m.Status.UserGUID, MemberGUID: m.Status.GUID, From: from, To: to}, now, &p)
+	err := txsync.Deliver(ctx, r.MX, sender, w, now, &p)
 	sync.Status.TransactionsDelivered += p.Transactions
 	sync.Status.EventsDelivered += p.Events
 	sync.Status.LastHandledReconcileAt = sync.Annotations[mxv1alpha1.ReconcileRequestedAtAnnotation]
-	log.FromContext(ctx).V(1).Info("Delivered a window", "from", from.Format(time.DateOnly), "to", to.Format(time.DateOnly), "pages", p.Pages, "events", p.Events, "complete", err == nil)
+	log.FromContext(ctx).V(1).Info("Delivered a window", "from", w.From.Format(time.DateOnly), "to", w.To.Format(time.DateOnly), "pages", p.Pages, "events", p.Events, "complete", err == nil)
 	if err != nil {
 		return r.deliveryFailure(ctx, err)
 	}
-	through := to
-	if through.After(today) {
-		through = today // later days cannot be complete yet
-	}
-	sync.Status.SyncedThrough = through.Format(time.DateOnly)
+	sync.Status.SyncedThrough = w.SyncedThrough()
 	sync.Status.LastSyncedAggregationAt = m.Status.SuccessfullyAggregatedAt.DeepCopy()
 	return ready(mxv1alpha1.ReasonSucceeded, fmt.Sprintf("Delivered through %s; the next window follows the member's next successful aggregation.", sync.Status.SyncedThrough), 0)
 }

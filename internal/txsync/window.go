@@ -4,8 +4,13 @@ import (
 	"context"
 	"time"
 
+	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
 	"github.com/mxoperator/mx-operator/internal/mx"
 )
+
+// FutureDays is how far past today a window reaches, to catch the pending transactions MX
+// dates ahead (MX's own default to_date).
+const FutureDays = 5
 
 // Pager is the MX call a window needs; *mx.Client implements it.
 type Pager interface {
@@ -14,10 +19,56 @@ type Pager interface {
 	MemberTransactionPages(ctx context.Context, userGUID, memberGUID string, r mx.DateRange, fn func(mx.TransactionPage) error) error
 }
 
-// Window is one delivery: the member's transactions dated From..To (inclusive days).
+// Window is one delivery: the member's transactions dated From..To (inclusive UTC days),
+// read on the day Today.
 type Window struct {
 	UserGUID, MemberGUID string
-	From, To             time.Time
+	From, To, Today      time.Time
+}
+
+// SyncedThrough is what status.syncedThrough becomes once the whole window is acknowledged:
+// its last day, capped at Today (later days cannot be complete yet).
+func (w Window) SyncedThrough() string {
+	if w.To.After(w.Today) {
+		return w.Today.Format(dateLayout)
+	}
+	return w.To.Format(dateLayout)
+}
+
+// Plan is what decides a sync's next window: its spec and the status.syncedThrough of the last
+// complete window ("" before the first).
+type Plan struct {
+	// InitialHistoryDays is how many days before today the first window starts;
+	// mxv1alpha1.DefaultInitialHistoryDays when zero.
+	InitialHistoryDays int
+	// OverlapDays is how many days before SyncedThrough a later window starts.
+	OverlapDays int
+	// SyncedThrough is YYYY-MM-DD; anything else counts as no window delivered yet.
+	SyncedThrough string
+}
+
+// Next returns the window to read at now (in UTC days): the first is [today −
+// InitialHistoryDays, today + FutureDays], a later one [SyncedThrough − OverlapDays, today +
+// FutureDays]. From never reaches further back than the mxv1alpha1.MaxInitialHistoryDays MX
+// serves, nor later than today. The guids are left for the caller.
+func (p Plan) Next(now time.Time) Window {
+	y, mo, d := now.UTC().Date()
+	today := time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
+	days := p.InitialHistoryDays
+	if days <= 0 {
+		days = mxv1alpha1.DefaultInitialHistoryDays
+	}
+	from := today.AddDate(0, 0, -days)
+	if through, err := time.Parse(dateLayout, p.SyncedThrough); err == nil {
+		from = through.AddDate(0, 0, -max(p.OverlapDays, 0))
+	}
+	if oldest := today.AddDate(0, 0, -mxv1alpha1.MaxInitialHistoryDays); from.Before(oldest) {
+		from = oldest
+	}
+	if from.After(today) {
+		from = today
+	}
+	return Window{From: from, To: today.AddDate(0, 0, FutureDays), Today: today}
 }
 
 // Progress counts what a delivery got acknowledged so far (also when it fails part way).
