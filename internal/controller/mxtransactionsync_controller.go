@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -177,9 +176,9 @@ func (r *MXTransactionSyncReconciler) sinkConfig(ctx context.Context, sync *mxv1
 		}
 		switch {
 		case len(s.Data["token"]) > 0:
-			cfg.Authorization = "Bearer " + string(s.Data["token"])
+			cfg.Authorization = txsync.BearerAuth(string(s.Data["token"]))
 		case len(s.Data["username"]) > 0 && len(s.Data["password"]) > 0:
-			cfg.Authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(string(s.Data["username"])+":"+string(s.Data["password"])))
+			cfg.Authorization = txsync.BasicAuth(string(s.Data["username"]), string(s.Data["password"]))
 		default:
 			return cfg, stalled(mxv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf("Secret %s has neither the key token nor the keys username and password. Add them; the operator retries when the sync changes.", s.Name)).retryAfter(r.Timing.WaitingRetryInterval)
 		}

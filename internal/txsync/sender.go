@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,14 @@ type SenderConfig struct {
 	// Budget is the longest a Sender waits between attempts in total (across all its events):
 	// beyond it Send returns the last *SinkError so the caller can requeue.
 	Budget time.Duration
+}
+
+// BearerAuth is the Authorization header value of a bearer token.
+func BearerAuth(token string) string { return "Bearer " + token }
+
+// BasicAuth is the Authorization header value of HTTP Basic credentials (RFC 7617).
+func BasicAuth(username, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
 }
 
 // SinkError is a sink that did not acknowledge an event. It never carries the answer's body.
