@@ -304,3 +304,47 @@ func TestSendStopsWhenTheContextIsCancelled(t *testing.T) {
 	txsync.SetWaits(s, func(context.Context, time.Duration) error { cancel(); return context.Canceled }, nil)
 	g.Expect(s.Send(ctx, testEvent("ev-1"))).To(MatchError(context.Canceled))
 }
+
+func TestSendBatch(t *testing.T) {
+	g := NewWithT(t)
+	var got [][]event.Event
+	var mu sync.Mutex
+	answers := []int{http.StatusServiceUnavailable, http.StatusOK}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		g.Expect(r.Header.Get("Content-Type")).To(Equal("application/cloudevents-batch+json"))
+		g.Expect(r.Header.Get("Authorization")).To(Equal("Bearer tok"))
+		events, err := cehttp.NewEventsFromHTTPRequest(r)
+		g.Expect(err).NotTo(HaveOccurred())
+		got = append(got, events)
+		w.WriteHeader(answers[min(len(got)-1, len(answers)-1)])
+	}))
+	defer srv.Close()
+	s, w := newSender(txsync.SenderConfig{URL: srv.URL, Authorization: txsync.BearerAuth("tok")}, identity)
+	defer s.Close()
+
+	g.Expect(s.SendBatch(context.Background(), []event.Event{*testEvent("ev-1"), *testEvent("ev-2"), *testEvent("ev-3")})).To(Succeed())
+	g.Expect(got).To(HaveLen(2), "a 503 is retried as for one event")
+	g.Expect(w.d).To(Equal([]time.Duration{txsync.DefaultMinBackoff}))
+	for _, batch := range got {
+		g.Expect(batch).To(HaveLen(3))
+		g.Expect(batch[0].ID()).To(Equal("ev-1"))
+		g.Expect(batch[2].ID()).To(Equal("ev-3"))
+		g.Expect(string(batch[1].Data())).To(Equal(`{"guid":"TRN-1"}`), "data is JSON, not base64")
+	}
+}
+
+func TestSendBatchRejectedWithoutTheBody(t *testing.T) {
+	g := NewWithT(t)
+	sink := &fakeSink{answers: []answer{{code: http.StatusRequestEntityTooLarge}}}
+	srv := httptest.NewServer(sink)
+	defer srv.Close()
+	s, _ := newSender(txsync.SenderConfig{URL: srv.URL}, nil)
+	defer s.Close()
+	err := s.SendBatch(context.Background(), []event.Event{*testEvent("ev-1")})
+	serr, ok := errors.AsType[*txsync.SinkError](err)
+	g.Expect(ok).To(BeTrue(), "%v", err)
+	g.Expect(serr.Rejected()).To(BeTrue())
+	g.Expect(err.Error()).To(Equal("the sink answered 413 Request Entity Too Large"))
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
+
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
 	"github.com/mxoperator/mx-operator/internal/mx"
 )
@@ -80,25 +82,42 @@ type Progress struct {
 }
 
 // Deliver reads w page by page and sends each transaction, in MX's order, then the window
-// marker. Only after Deliver returns nil is the whole window acknowledged. An error is a
-// *SinkError (the sink did not acknowledge), ctx's error, or an MX error from the pager.
+// marker: in ModeStructured one request per event; in ModeBatched one batch per MX page, then
+// the marker alone in a batch of its own (so pages + 1 requests a window, and the marker is
+// sent only once every page was acknowledged). Only after Deliver returns nil is the whole
+// window acknowledged; progress counts what was acknowledged also when it fails part way. An
+// error is a *SinkError (the sink did not acknowledge), ctx's error, or an MX error from the
+// pager.
 func Deliver(ctx context.Context, p Pager, s *Sender, w Window, now time.Time, progress *Progress) error {
 	source := Source(w.UserGUID, w.MemberGUID)
 	var guids []string
 	err := p.MemberTransactionPages(ctx, w.UserGUID, w.MemberGUID, mx.DateRange{From: w.From, To: w.To}, func(page mx.TransactionPage) error {
 		progress.Pages++
+		events := make([]event.Event, 0, len(page.Transactions))
 		for _, tx := range page.Transactions {
 			e, err := TransactionEvent(source, tx)
 			if err != nil {
 				return err
+			}
+			guids = append(guids, tx.Transaction.GUID)
+			if s.Mode() == ModeBatched {
+				events = append(events, e)
+				continue
 			}
 			if err := s.Send(ctx, &e); err != nil {
 				return err
 			}
 			progress.Transactions++
 			progress.Events++
-			guids = append(guids, tx.Transaction.GUID)
 		}
+		if len(events) == 0 {
+			return nil
+		}
+		if err := s.SendBatch(ctx, events); err != nil {
+			return err
+		}
+		progress.Transactions += int64(len(events))
+		progress.Events += int64(len(events))
 		return nil
 	})
 	if err != nil {
@@ -108,7 +127,12 @@ func Deliver(ctx context.Context, p Pager, s *Sender, w Window, now time.Time, p
 	if err != nil {
 		return err
 	}
-	if err := s.Send(ctx, &e); err != nil {
+	if s.Mode() == ModeBatched {
+		err = s.SendBatch(ctx, []event.Event{e})
+	} else {
+		err = s.Send(ctx, &e)
+	}
+	if err != nil {
 		return err
 	}
 	progress.Events++
