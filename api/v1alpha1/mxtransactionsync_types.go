@@ -78,7 +78,26 @@ type TransactionSink struct {
 	// auth is how the operator authenticates to the sink.
 	// +optional
 	Auth *SinkAuth `json:"auth,omitempty"`
+
+	// mode is how the events are sent: structured (one event per request,
+	// application/cloudevents+json) or batched (one application/cloudevents-batch+json request
+	// per MX page of up to 1000 transactions, then the window marker in a batch of its own). A
+	// batch is acknowledged or retried whole.
+	// +kubebuilder:validation:Enum=structured;batched
+	// +kubebuilder:default=structured
+	// +optional
+	Mode SinkMode `json:"mode,omitempty"`
 }
+
+// SinkMode is how the events reach the sink (the CloudEvents HTTP binding).
+type SinkMode string
+
+const (
+	// SinkModeStructured sends one event per request.
+	SinkModeStructured SinkMode = "structured"
+	// SinkModeBatched sends one batch per MX page, then the window marker alone.
+	SinkModeBatched SinkMode = "batched"
+)
 
 // SinkServiceReference names a Service that receives the events.
 type SinkServiceReference struct {

@@ -164,6 +164,7 @@ func (r *MXTransactionSyncReconciler) run(ctx context.Context, sync *mxv1alpha1.
 func (r *MXTransactionSyncReconciler) sinkConfig(ctx context.Context, sync *mxv1alpha1.MXTransactionSync) (txsync.SenderConfig, outcome) {
 	cfg := r.Sender
 	cfg.URL = sinkURI(sync)
+	cfg.Mode = sync.Spec.Sink.Mode
 	sync.Status.SinkURI = cfg.URL
 	auth := sync.Spec.Sink.Auth
 	if auth == nil {

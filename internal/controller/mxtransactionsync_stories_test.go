@@ -239,6 +239,47 @@ var _ = Describe("MXTransactionSync", func() {
 		}
 	})
 
+	It("in batched mode sends one request per MX page and one for the marker, each transaction exactly once", func() {
+		sink := mxtest.NewSink()
+		DeferCleanup(sink.Close)
+		s := newSyncStory(storyOptions{}, nil)
+		m := s.syncedMember("wes", "mxuser_accounts_80")
+		today := day(time.Now())
+		want := s.mxTransactions(m, today.AddDate(0, 0, -mxv1alpha1.DefaultInitialHistoryDays), today.AddDate(0, 0, 5))
+		pages := (len(want) + 999) / 1000
+		Expect(pages).To(BeNumerically(">", 1))
+		s.sb.ResetCalls()
+
+		ts := s.txSync("wes-ledger", m.Name, sink.URL())
+		ts.Spec.Sink.Mode = mxv1alpha1.SinkModeBatched
+		s.create(ts)
+		eventuallySyncReady(ts)
+		Expect(s.calls()).To(Equal(map[string]int{epTransactions: pages}))
+		Expect(sink.Requests()).To(Equal(pages+1), "%s", sink)
+		Expect(sink.Batches()).To(Equal(pages + 1))
+		expectSinkHolds(Default, sink, want)
+		Expect(sink.Total()).To(Equal(len(want)+1), "nothing was sent twice")
+		Expect(ts.Status.TransactionsDelivered).To(Equal(int64(len(want))))
+		Expect(ts.Status.EventsDelivered).To(Equal(int64(len(want) + 1)))
+		for _, t := range sink.Transactions() {
+			Expect(t.Amount).To(MatchRegexp(`^"-?[0-9]+\.[0-9]{2}"$`), "money as a decimal string")
+		}
+
+		By("a 503 on a batch: the page is resent whole, nothing kept twice")
+		sink.Fail(http.StatusServiceUnavailable, 1)
+		annotate(ts, mxv1alpha1.ReconcileRequestedAtAnnotation, "resend")
+		Eventually(func(g Gomega) {
+			g.Expect(get(g, ts).Status.LastHandledReconcileAt).To(Equal("resend"))
+		}).Should(Succeed())
+		eventuallySyncReady(ts)
+		expectSinkHolds(Default, sink, want)
+		overlap := s.mxTransactions(m, today.AddDate(0, 0, -mxv1alpha1.DefaultOverlapDays), today.AddDate(0, 0, 5))
+		overlapPages := (len(overlap) + 999) / 1000
+		Expect(sink.Batches()).To(Equal(pages+1+overlapPages+1), "the overlap window's pages, and its marker")
+		Expect(sink.Requests()).To(Equal(sink.Batches()+1), "and the refused one")
+		Expect(sink.Total()).To(Equal(len(want) + 1 + len(overlap) + 1))
+	})
+
 	It("resends the whole window after the manager stops in the middle of it", func() {
 		sink := mxtest.NewSink()
 		DeferCleanup(sink.Close)

@@ -17,6 +17,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
 )
 
 // Defaults of a SenderConfig.
@@ -27,15 +29,16 @@ const (
 	DefaultBudget     = 30 * time.Second
 )
 
-// Mode is how a Sender puts events on the wire (the CloudEvents HTTP binding).
-type Mode string
+// Mode is how a Sender puts events on the wire (the CloudEvents HTTP binding); its values are
+// those of spec.sink.mode.
+type Mode = mxv1alpha1.SinkMode
 
 const (
 	// ModeStructured sends one event per request, application/cloudevents+json.
-	ModeStructured Mode = "structured"
+	ModeStructured = mxv1alpha1.SinkModeStructured
 	// ModeBatched sends several events per request, application/cloudevents-batch+json, which
 	// the sink acknowledges or refuses whole.
-	ModeBatched Mode = "batched"
+	ModeBatched = mxv1alpha1.SinkModeBatched
 )
 
 // SenderConfig is how to reach one sink.
