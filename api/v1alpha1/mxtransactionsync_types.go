@@ -20,6 +20,9 @@ const (
 	// ReasonMemberNotReady: the referenced MXMember does not exist, has no MX guid yet, or has
 	// never aggregated successfully; the sync waits for it without calling MX.
 	ReasonMemberNotReady = "MemberNotReady"
+	// ReasonDelivering: a window is being delivered; the message names it. The sync is
+	// Reconciling until the sink acknowledged the whole window (Ready) or failed.
+	ReasonDelivering = "Delivering"
 	// ReasonSinkUnreachable: the sink answered 429 or 5xx, timed out or could not be reached for
 	// longer than one reconcile retries; the operator tries again with backoff and resends the
 	// window from status.syncedThrough.

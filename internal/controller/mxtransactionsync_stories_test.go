@@ -2,15 +2,19 @@ package controller_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
 	"github.com/mxoperator/mx-operator/internal/mx"
@@ -280,6 +284,38 @@ var _ = Describe("MXTransactionSync", func() {
 		Expect(sink.Total()).To(Equal(len(want) + 1 + len(overlap) + 1))
 	})
 
+	It("delivers to a slow sink off the reconcile workers: Reconciling Delivering meanwhile, other syncs go on, no reconcile takes a second", func() {
+		slow, fast := mxtest.NewSink(), mxtest.NewSink()
+		DeferCleanup(slow.Close)
+		DeferCleanup(fast.Close)
+		slow.SetDelay(40 * time.Millisecond)
+		s := newSyncStory(storyOptions{}, nil)
+		m := s.syncedMember("xia", mxbankUser)
+		today := day(time.Now())
+		want := s.mxTransactions(m, today.AddDate(0, 0, -90), today.AddDate(0, 0, 5))
+		Expect(len(want)).To(BeNumerically(">", 50), "the slow sink takes seconds per sync")
+
+		// Two slow syncs would hold both of the manager's workers if a reconcile delivered.
+		a, b := s.txSync("xia-slow-a", m.Name, slow.URL()), s.txSync("xia-slow-b", m.Name, slow.URL())
+		s.create(a, b)
+		for _, ts := range []*mxv1alpha1.MXTransactionSync{a, b} {
+			c := eventuallyReconciling(ts, mxv1alpha1.ReasonDelivering)
+			Expect(c.Message).To(ContainSubstring(today.AddDate(0, 0, -90).Format(time.DateOnly)), "the message names the window")
+		}
+		c := s.txSync("xia-fast", m.Name, fast.URL())
+		s.create(c)
+		eventuallySyncReady(c)
+		Expect(slow.Total()).To(BeNumerically("<", 2*(len(want)+1)), "the fast sync was Ready before the slow ones were done: %s", slow)
+		expectSinkHolds(Default, fast, want)
+
+		eventuallySyncReady(a)
+		eventuallySyncReady(b)
+		expectSinkHolds(Default, slow, want)
+		Expect(slow.Total()).To(Equal(2 * (len(want) + 1)))
+		Expect(get(Default, a).Status.TransactionsDelivered).To(Equal(int64(len(want))))
+		Expect(reconcilesLongerThan("mxtransactionsync", 1)).To(BeZero(), "no MXTransactionSync reconcile held a worker for a second")
+	})
+
 	It("resends the whole window after the manager stops in the middle of it", func() {
 		sink := mxtest.NewSink()
 		DeferCleanup(sink.Close)
@@ -300,6 +336,32 @@ var _ = Describe("MXTransactionSync", func() {
 		Expect(sink.Unique()).To(Equal(len(want) + 1))
 	})
 })
+
+// reconcilesLongerThan counts the reconciles of the named controller in this process that took
+// longer than seconds (a bucket bound of controller-runtime's reconcile_time_seconds).
+func reconcilesLongerThan(controllerName string, seconds float64) uint64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_time_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "controller" && l.GetValue() == controllerName }) {
+				continue
+			}
+			h := m.GetHistogram()
+			for _, b := range h.GetBucket() {
+				if b.GetUpperBound() == seconds {
+					return h.GetSampleCount() - b.GetCumulativeCount()
+				}
+			}
+			Fail(fmt.Sprintf("reconcile_time_seconds has no bucket at %gs", seconds))
+		}
+	}
+	Fail("no reconcile_time_seconds of controller " + controllerName)
+	return 0
+}
 
 // syncDump renders the syncs as JSON.
 func syncDump(list *mxv1alpha1.MXTransactionSyncList) string {
