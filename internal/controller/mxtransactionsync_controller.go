@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -368,7 +369,7 @@ func (r *MXTransactionSyncReconciler) delivered(ctx context.Context, sync *mxv1a
 	log.FromContext(ctx).V(1).Info("Delivered a window", "from", d.window.From.Format(time.DateOnly), "to", d.window.To.Format(time.DateOnly),
 		"pages", d.progress.Pages, "events", d.progress.Events, "complete", d.err == nil)
 	if d.err != nil {
-		out := r.deliveryFailure(d.err)
+		out := r.deliveryFailure(sync, d.err)
 		if out.kind == kindStalled {
 			sync.Status.LastHandledReconcileAt = d.requested
 		}
@@ -383,7 +384,7 @@ func (r *MXTransactionSyncReconciler) delivered(ctx context.Context, sync *mxv1a
 // deliveryFailure classifies a failed window once: a sink rejection stalls (SinkRejected,
 // with the status code only), a sink that did not answer in time waits (SinkUnreachable, no
 // sooner than its Retry-After), an MX error is classified as everywhere (mxOutcome).
-func (r *MXTransactionSyncReconciler) deliveryFailure(err error) outcome {
+func (r *MXTransactionSyncReconciler) deliveryFailure(sync *mxv1alpha1.MXTransactionSync, err error) outcome {
 	if errors.Is(err, context.Canceled) {
 		return failed(err, mxv1alpha1.ReasonProgressing, "The delivery of a window was cancelled; the window is sent again.")
 	}
@@ -393,7 +394,14 @@ func (r *MXTransactionSyncReconciler) deliveryFailure(err error) outcome {
 			code = txsync.StatusText(serr.StatusCode)
 		}
 		if serr.Rejected() {
-			return stalled(mxv1alpha1.ReasonSinkRejected, fmt.Sprintf("The sink rejected an event (%s). Fix the sink, then change the spec or set the %s annotation; delivery resumes from status.syncedThrough.", code, mxv1alpha1.ReconcileRequestedAtAnnotation))
+			fix := "Fix the sink"
+			if serr.StatusCode == http.StatusUnauthorized || serr.StatusCode == http.StatusForbidden {
+				fix = "Set spec.sink.auth.secretRef to a Secret with credentials the sink accepts"
+				if auth := sync.Spec.Sink.Auth; auth != nil && auth.SecretRef != nil {
+					fix = fmt.Sprintf("Fix the credentials in Secret %s or the sink's access rules", auth.SecretRef.Name)
+				}
+			}
+			return stalled(mxv1alpha1.ReasonSinkRejected, fmt.Sprintf("The sink rejected an event (%s). %s, then change the spec or set the %s annotation; delivery resumes from status.syncedThrough.", code, fix, mxv1alpha1.ReconcileRequestedAtAnnotation))
 		}
 		msg := fmt.Sprintf("The sink did not acknowledge an event (%s) after the retries of one reconcile; the operator sends the window again with backoff.", code)
 		if serr.RetryAfter > 0 {
