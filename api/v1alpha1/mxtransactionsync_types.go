@@ -23,9 +23,9 @@ const (
 	// ReasonDelivering: a window is being delivered; the message names it. The sync is
 	// Reconciling until the sink acknowledged the whole window (Ready) or failed.
 	ReasonDelivering = "Delivering"
-	// ReasonSinkUnreachable: the sink answered 429 or 5xx, timed out or could not be reached for
-	// longer than one reconcile retries; the operator tries again with backoff and resends the
-	// window from status.syncedThrough.
+	// ReasonSinkUnreachable: the sink answered 408, 429 or 5xx, timed out or could not be
+	// reached for a window's whole retry budget; the operator tries again with backoff (not
+	// before the sink's Retry-After) and resends the window from status.syncedThrough.
 	ReasonSinkUnreachable = "SinkUnreachable"
 	// ReasonSinkRejected: the sink rejected an event with a 4xx other than 429. The message names
 	// the status code (never the body). Fix the sink, then change the spec or set the

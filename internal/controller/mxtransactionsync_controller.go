@@ -403,7 +403,7 @@ func (r *MXTransactionSyncReconciler) deliveryFailure(sync *mxv1alpha1.MXTransac
 			}
 			return stalled(mxv1alpha1.ReasonSinkRejected, fmt.Sprintf("The sink rejected an event (%s). %s, then change the spec or set the %s annotation; delivery resumes from status.syncedThrough.", code, fix, mxv1alpha1.ReconcileRequestedAtAnnotation))
 		}
-		msg := fmt.Sprintf("The sink did not acknowledge an event (%s) after the retries of one reconcile; the operator sends the window again with backoff.", code)
+		msg := fmt.Sprintf("The sink did not acknowledge an event (%s) after a window's retries; the operator sends the window again with backoff.", code)
 		if serr.RetryAfter > 0 {
 			return waiting(serr.RetryAfter, mxv1alpha1.ReasonSinkUnreachable, msg)
 		}

@@ -148,7 +148,7 @@ var _ = Describe("MXTransactionSync", func() {
 		annotateNothing := s.sb.TotalCalls()
 		Consistently(func() int { return s.sb.TotalCalls() }).Should(Equal(annotateNothing))
 
-		By("a 503 spell inside one reconcile's retry budget: retried, Ready, nothing missing")
+		By("a 503 spell inside one window's retry budget: retried, Ready, nothing missing")
 		sink.Fail(http.StatusServiceUnavailable, 3)
 		annotate(ts, mxv1alpha1.ReconcileRequestedAtAnnotation, "resend-1")
 		Eventually(func(g Gomega) {
