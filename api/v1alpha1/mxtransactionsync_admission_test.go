@@ -25,19 +25,23 @@ var _ = Describe("MXTransactionSync at admission", func() {
 	var ns string
 	BeforeEach(func(ctx context.Context) { ns = newNamespace(ctx) })
 
-	It("accepts https anywhere and http only in-cluster or on loopback, with defaults", func(ctx context.Context) {
+	It("accepts https anywhere and http only in-cluster or on loopback, with defaults, and the batched mode", func(ctx context.Context) {
 		for _, uri := range []string{"https://ledger.example.com/events", "http://ledger.ns.svc:8080", "http://ledger.ns.svc.cluster.local", "http://127.0.0.1:9999", "http://localhost/x"} {
 			s := validSync(ns, uri)
 			Expect(k8sClient.Create(ctx, s)).To(Succeed(), uri)
 			Expect(s.Spec.InitialHistoryDays).To(Equal(int32(90)))
 			Expect(s.Spec.OverlapDays).To(Equal(ptr.To(int32(7))))
+			Expect(s.Spec.Sink.Mode).To(Equal(mxv1alpha1.SinkModeStructured))
 		}
+		batched := validSync(ns, "https://ledger.example.com/events")
+		batched.Spec.Sink.Mode = mxv1alpha1.SinkModeBatched
+		Expect(k8sClient.Create(ctx, batched)).To(Succeed())
 		ref := validSync(ns, "")
 		ref.Spec.Sink = mxv1alpha1.TransactionSink{Ref: &mxv1alpha1.SinkServiceReference{Name: "ledger", Port: ptr.To(int32(8080))}}
 		Expect(k8sClient.Create(ctx, ref)).To(Succeed())
 	})
 
-	It("rejects http to a public host, a non-URL, both or neither sink, and more than 120 days", func(ctx context.Context) {
+	It("rejects http to a public host, a non-URL, both or neither sink, more than 120 days, and an unknown mode", func(ctx context.Context) {
 		for _, uri := range []string{"http://ledger.example.com/events", "ftp://ledger.svc", "not a url"} {
 			err := k8sClient.Create(ctx, validSync(ns, uri))
 			Expect(err).To(MatchError(ContainSubstring("sink.uri must be an https URL; http is allowed only for in-cluster Service names")), uri)
@@ -49,5 +53,8 @@ var _ = Describe("MXTransactionSync at admission", func() {
 		long := validSync(ns, "https://a.example.com")
 		long.Spec.InitialHistoryDays = 121
 		Expect(k8sClient.Create(ctx, long)).To(MatchError(ContainSubstring("initialHistoryDays may be at most 120")))
+		binary := validSync(ns, "https://a.example.com")
+		binary.Spec.Sink.Mode = "binary"
+		Expect(k8sClient.Create(ctx, binary)).To(MatchError(And(ContainSubstring("spec.sink.mode"), ContainSubstring(`supported values: "structured", "batched"`))))
 	})
 })

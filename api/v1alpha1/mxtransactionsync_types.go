@@ -20,9 +20,12 @@ const (
 	// ReasonMemberNotReady: the referenced MXMember does not exist, has no MX guid yet, or has
 	// never aggregated successfully; the sync waits for it without calling MX.
 	ReasonMemberNotReady = "MemberNotReady"
-	// ReasonSinkUnreachable: the sink answered 429 or 5xx, timed out or could not be reached for
-	// longer than one reconcile retries; the operator tries again with backoff and resends the
-	// window from status.syncedThrough.
+	// ReasonDelivering: a window is being delivered; the message names it. The sync is
+	// Reconciling until the sink acknowledged the whole window (Ready) or failed.
+	ReasonDelivering = "Delivering"
+	// ReasonSinkUnreachable: the sink answered 408, 429 or 5xx, timed out or could not be
+	// reached for a window's whole retry budget; the operator tries again with backoff (not
+	// before the sink's Retry-After) and resends the window from status.syncedThrough.
 	ReasonSinkUnreachable = "SinkUnreachable"
 	// ReasonSinkRejected: the sink rejected an event with a 4xx other than 429. The message names
 	// the status code (never the body). Fix the sink, then change the spec or set the
@@ -78,7 +81,26 @@ type TransactionSink struct {
 	// auth is how the operator authenticates to the sink.
 	// +optional
 	Auth *SinkAuth `json:"auth,omitempty"`
+
+	// mode is how the events are sent: structured (one event per request,
+	// application/cloudevents+json) or batched (one application/cloudevents-batch+json request
+	// per MX page of up to 1000 transactions, then the window marker in a batch of its own). A
+	// batch is acknowledged or retried whole.
+	// +kubebuilder:validation:Enum=structured;batched
+	// +kubebuilder:default=structured
+	// +optional
+	Mode SinkMode `json:"mode,omitempty"`
 }
+
+// SinkMode is how the events reach the sink (the CloudEvents HTTP binding).
+type SinkMode string
+
+const (
+	// SinkModeStructured sends one event per request.
+	SinkModeStructured SinkMode = "structured"
+	// SinkModeBatched sends one batch per MX page, then the window marker alone.
+	SinkModeBatched SinkMode = "batched"
+)
 
 // SinkServiceReference names a Service that receives the events.
 type SinkServiceReference struct {

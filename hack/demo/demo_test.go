@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -68,6 +69,12 @@ func TestDemoSettlesAndCleansUp(t *testing.T) {
 	} {
 		g.Expect(text).To(ContainSubstring(want))
 	}
+	g.Expect(text).To(MatchRegexp(`jordan-checking-ledger \| jordan-checking \| \d{4}-\d{2}-\d{2} \| [1-9]\d* \| True \| [1-9]\d*`),
+		"the sync's row: synced through a day, transactions delivered, Ready, the receiver holding them")
+	got := regexp.MustCompile(`The CloudEvents receiver got (\d+) transactions: (\d+) events in \d+ requests, (\d+) distinct ids`).FindStringSubmatch(text)
+	g.Expect(got).To(HaveLen(4), "the demo says what the receiver got")
+	g.Expect(strconv.Atoi(got[1])).To(BeNumerically(">", 0), "transactions")
+	g.Expect(strconv.Atoi(got[3])).To(BeNumerically(">", 0), "distinct event ids")
 	g.Expect(text).NotTo(ContainSubstring("\033["), "no terminal escapes when output is not a terminal")
 	g.Expect(text).To(ContainSubstring("Cleaned up."))
 	g.Expect(workDirOf(g, text)).NotTo(BeADirectory(), "the work directory is removed")

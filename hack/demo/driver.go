@@ -38,9 +38,12 @@ func run(ctx context.Context, opts options) error {
 		p.done()
 		return err
 	}
+	led := startLedger()
 	defer func() {
+		fmt.Fprintln(opts.out, led.summary())
 		fmt.Fprintln(opts.out, "Stopping the manager, the MX sandbox and the control plane…")
 		s.stop()
+		led.close()
 		fmt.Fprintln(opts.out, "Cleaned up.")
 	}()
 
@@ -48,6 +51,10 @@ func run(ctx context.Context, opts options) error {
 	if err := apply(ctx, s.k8s, filepath.Join(testenv.RepoRoot(), "hack", "demo", "manifests")); err != nil {
 		p.done()
 		return fmt.Errorf("applying the demo manifests: %w", err)
+	}
+	if err := led.apply(ctx, s.k8s); err != nil {
+		p.done()
+		return fmt.Errorf("applying the demo's transaction sync: %w", err)
 	}
 	p.done()
 	printExplore(opts.out, s)
@@ -77,9 +84,14 @@ func run(ctx context.Context, opts options) error {
 				return err
 			}
 		}
-		table.render(members.Items)
-		if opts.exitWhenSettled && allSettled(members.Items) {
+		syncs, syncsSettled, err := led.syncs(ctx, s.k8s)
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("listing the demo's transaction syncs: %w", err)
+		}
+		table.render(members.Items, syncs)
+		if opts.exitWhenSettled && allSettled(members.Items) && syncsSettled {
 			fmt.Fprintln(opts.out, "Every demo member reached its expected state.")
+			fmt.Fprintf(opts.out, "%s delivered the member's transactions to the receiver.\n", ledgerSync)
 			return nil
 		}
 		select {
@@ -95,6 +107,9 @@ func run(ctx context.Context, opts options) error {
 					fmt.Fprintf(opts.out, "%s: expected %s, is %q (%s)\n", m.Name, m.Annotations[expectAnnotation],
 						m.Status.ConnectionStatus, readyMessage(m))
 				}
+			}
+			if !syncsSettled {
+				fmt.Fprintf(opts.out, "%s: expected Ready with transactions at the receiver\n", ledgerSync)
 			}
 			fmt.Fprintf(opts.out, "The manager's log: %s\n%s\n", s.managerLog, tailFile(s.managerLog, 20))
 			return errNotSettled
@@ -230,7 +245,7 @@ The operator is running. In another terminal, explore:
 
   export KUBECONFIG=%s
   alias kubectl=%s
-  kubectl get mxu,mxm -n demo
+  kubectl get mxu,mxm,mxts -n demo
   kubectl describe mxm jordan-card -n demo
   kubectl get events -n demo
   kubectl explain mxmember.spec

@@ -64,15 +64,33 @@ func terminalWidth() int {
 	return w
 }
 
-func (t *table) render(members []mxv1alpha1.MXMember) {
+// block is more rows printed below the members, under a header of their own; a row's first
+// field names it.
+type block struct {
+	header []string
+	rows   [][]string
+}
+
+// render prints the members, then each of more.
+func (t *table) render(members []mxv1alpha1.MXMember, more ...block) {
+	memberRows := make([][]string, len(members))
+	for i, m := range members {
+		memberRows[i] = row(m)
+	}
+	blocks := append([]block{{header: tableHeader, rows: memberRows}}, more...)
 	if t.tty {
 		var b strings.Builder
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, strings.Join(tableHeader, "\t"))
-		for _, m := range members {
-			fmt.Fprintln(tw, strings.Join(row(m), "\t"))
+		for i, bl := range blocks {
+			if i > 0 {
+				b.WriteString("\n")
+			}
+			tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, strings.Join(bl.header, "\t"))
+			for _, r := range bl.rows {
+				fmt.Fprintln(tw, strings.Join(r, "\t"))
+			}
+			tw.Flush()
 		}
-		tw.Flush()
 		fmt.Fprintf(&b, "updated %s\n", time.Now().Format("15:04:05"))
 		// Every row fits the terminal's width, so the cursor moves back over exactly the lines
 		// printed last time.
@@ -89,13 +107,15 @@ func (t *table) render(members []mxv1alpha1.MXMember) {
 		t.lastLines = len(lines)
 		return
 	}
-	for _, m := range members {
-		line := strings.Join(row(m), " | ")
-		if t.lastRows[m.Name] == line {
-			continue
+	for _, bl := range blocks {
+		for _, r := range bl.rows {
+			line, key := strings.Join(r, " | "), bl.header[0]+"/"+r[0]
+			if t.lastRows[key] == line {
+				continue
+			}
+			t.lastRows[key] = line
+			fmt.Fprintf(t.w, "%s %s\n", time.Now().Format("15:04:05"), line)
 		}
-		t.lastRows[m.Name] = line
-		fmt.Fprintf(t.w, "%s %s\n", time.Now().Format("15:04:05"), line)
 	}
 }
 

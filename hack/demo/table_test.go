@@ -59,3 +59,27 @@ func TestTerminalTableRedrawsInPlace(t *testing.T) {
 	tbl.render(members)
 	g.Expect(out.String()).To(HavePrefix("\033[3A\033[J"), "moves up over the 3 lines printed before and clears them")
 }
+
+func TestTablesPrintMoreBlocksBelowTheMembers(t *testing.T) {
+	g := NewWithT(t)
+	members := []mxv1alpha1.MXMember{demoMember("CONNECTED", metav1.ConditionTrue, "Connected")}
+	syncs := block{header: []string{"SYNC", "DELIVERED"}, rows: [][]string{{"jordan-ledger", "0"}}}
+
+	var plain bytes.Buffer
+	tbl := newTable(&plain, false)
+	tbl.render(members, syncs)
+	tbl.render(members, syncs)
+	tbl.render(members, block{header: syncs.header, rows: [][]string{{"jordan-ledger", "130"}}})
+	lines := strings.Split(strings.TrimSpace(plain.String()), "\n")
+	g.Expect(lines).To(HaveLen(3), "the member once, the sync row each time it changed")
+	g.Expect(lines[1]).To(HaveSuffix("jordan-ledger | 0"))
+	g.Expect(lines[2]).To(HaveSuffix("jordan-ledger | 130"))
+
+	var tty bytes.Buffer
+	tbl = newTable(&tty, true)
+	tbl.render(members, syncs)
+	g.Expect(strings.Count(tty.String(), "\n")).To(Equal(6), "header, member, a blank line, the block's header and row, the update time")
+	tty.Reset()
+	tbl.render(members, syncs)
+	g.Expect(tty.String()).To(HavePrefix("\033[6A\033[J"))
+}

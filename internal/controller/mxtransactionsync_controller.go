@@ -3,9 +3,9 @@ package controller
 import (
 	"context"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
 	"github.com/mxoperator/mx-operator/internal/txsync"
@@ -39,10 +40,6 @@ type TransactionAPI = txsync.Pager
 // indexSyncMember indexes MXTransactionSyncs by spec.memberRef.name.
 const indexSyncMember = "spec.memberRef.name"
 
-// futureDays is how far past today a window reaches, to catch pending transactions MX dates
-// ahead (MX's own default to_date).
-const futureDays = 5
-
 var syncStatus = statusAccess[*mxv1alpha1.MXTransactionSync, mxv1alpha1.MXTransactionSyncStatus]{
 	status:             func(s *mxv1alpha1.MXTransactionSync) *mxv1alpha1.MXTransactionSyncStatus { return &s.Status },
 	conditions:         func(s *mxv1alpha1.MXTransactionSync) *[]metav1.Condition { return &s.Status.Conditions },
@@ -52,21 +49,26 @@ var syncStatus = statusAccess[*mxv1alpha1.MXTransactionSync, mxv1alpha1.MXTransa
 // MXTransactionSyncReconciler delivers an MXMember's transactions to a sink as CloudEvents
 // (package txsync). It reads MX only when the member's successfullyAggregatedAt moves past the
 // last window's (and once at creation, on a spec change or on the reconcile-requested-at
-// annotation): it watches MXMembers and polls nothing. It changes nothing in MX and needs no
-// finalizer: a deleted sync simply stops.
+// annotation): it watches MXMembers and polls nothing. A window is delivered in the background
+// (deliveries), never inside a reconcile, so a slow or failing sink holds no worker. It
+// changes nothing in MX and needs no finalizer: a deleted sync simply stops.
 type MXTransactionSyncReconciler struct {
 	client.Client
 	// MX lists the member's transactions page by page.
 	MX       TransactionAPI
 	Recorder events.EventRecorder
 	Timing   Timing
-	// Sender tunes delivery (timeouts, backoff, the retry budget of one reconcile); the URL and
-	// credentials are filled in per sync.
+	// Sender tunes delivery (timeouts, backoff, the retry budget of one window); the URL, mode
+	// and credentials are filled in per sync.
 	Sender                  txsync.SenderConfig
 	Now                     func() time.Time
 	MaxConcurrentReconciles int
+	// MaxConcurrentDeliveries bounds the windows on their way at once (each holds at most one
+	// MX page); 4 × MaxConcurrentReconciles when zero.
+	MaxConcurrentDeliveries int
 
 	mem *memo
+	del *deliveries
 }
 
 // SetupWithManager registers the controller, its MXMember watch and the index it needs.
@@ -75,6 +77,9 @@ func (r *MXTransactionSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return errors.New("MXTransactionSyncReconciler needs Client, MX and Recorder")
 	}
 	r.setDefaults()
+	if err := mgr.Add(r.del); err != nil {
+		return fmt.Errorf("adding the MXTransactionSync deliveries: %w", err)
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &mxv1alpha1.MXTransactionSync{}, indexSyncMember, func(o client.Object) []string {
 		return []string{o.(*mxv1alpha1.MXTransactionSync).Spec.MemberRef.Name}
 	}); err != nil {
@@ -83,6 +88,7 @@ func (r *MXTransactionSyncReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&mxv1alpha1.MXTransactionSync{}, builder.WithPredicates(reconcileTriggers())).
 		Watches(&mxv1alpha1.MXMember{}, handler.EnqueueRequestsFromMapFunc(r.syncsOfMember), builder.WithPredicates(memberSyncable())).
+		WatchesRawSource(source.Channel(r.del.wake, &handler.TypedEnqueueRequestForObject[*mxv1alpha1.MXTransactionSync]{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1), RateLimiter: r.Timing.rateLimiter()}).
 		Named("mxtransactionsync").
 		Complete(r)
@@ -94,6 +100,10 @@ func (r *MXTransactionSyncReconciler) setDefaults() {
 		r.Now = time.Now
 	}
 	r.mem = newMemo()
+	if r.MaxConcurrentDeliveries <= 0 {
+		r.MaxConcurrentDeliveries = 4 * max(r.MaxConcurrentReconciles, 1)
+	}
+	r.del = newDeliveries(r.MaxConcurrentDeliveries)
 }
 
 // memberSyncable passes the MXMember changes a sync acts on: its guids and its last successful
@@ -124,13 +134,18 @@ func (r *MXTransactionSyncReconciler) syncsOfMember(ctx context.Context, o clien
 	return out
 }
 
-// Reconcile fetches the sync, runs its phases and writes the status once (finish).
+// Reconcile fetches the sync, runs its phases and writes the status once (finish). A sync
+// that is gone or being deleted has its window cancelled.
 func (r *MXTransactionSyncReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	sync := &mxv1alpha1.MXTransactionSync{}
 	if err := r.Get(ctx, req.NamespacedName, sync); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.del.take(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !sync.DeletionTimestamp.IsZero() {
+		r.del.take(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	base := sync.DeepCopy()
@@ -145,10 +160,15 @@ func (r *MXTransactionSyncReconciler) Reconcile(ctx context.Context, req ctrl.Re
 	return finish(ctx, r.Client, r.Recorder, syncStatus, base, sync, out, out.kind == kindReady, r.Now())
 }
 
-// run is the phases: suspended → sink → member → due → deliver.
+// run is the phases: suspended → in flight → sink → member → due → start.
 func (r *MXTransactionSyncReconciler) run(ctx context.Context, sync *mxv1alpha1.MXTransactionSync) outcome {
 	if sync.Spec.Suspend {
+		// A window on its way stops; what the sink acknowledged of it is counted.
+		r.count(sync, r.del.take(client.ObjectKeyFromObject(sync)))
 		return outcome{kind: kindSuspended, message: "Delivery is suspended (spec.suspend); nothing is read from MX or sent."}
+	}
+	if out := r.inFlight(ctx, sync); out.done() {
+		return out
 	}
 	cfg, out := r.sinkConfig(ctx, sync)
 	if out.done() {
@@ -161,7 +181,42 @@ func (r *MXTransactionSyncReconciler) run(ctx context.Context, sync *mxv1alpha1.
 	if out := r.due(sync, member); out.done() {
 		return out
 	}
-	return r.deliver(ctx, sync, member, cfg)
+	return r.start(ctx, sync, member, cfg)
+}
+
+// inFlight looks at the window this process started for the sync, if any. One still on its way
+// for the current spec keeps the sync Reconciling (Delivering) and ends the phases: its end
+// reconciles the sync again. One started for an older spec or request is cancelled. An ended
+// window's acknowledgements are counted into status, and when it was for the current spec its
+// result is the outcome (delivered). Without a window the next phase runs.
+func (r *MXTransactionSyncReconciler) inFlight(ctx context.Context, sync *mxv1alpha1.MXTransactionSync) outcome {
+	key := client.ObjectKeyFromObject(sync)
+	d := r.del.get(key)
+	if d == nil {
+		return proceed()
+	}
+	if !d.finished() && d.matches(sync) {
+		return waiting(0, mxv1alpha1.ReasonDelivering, deliveringMessage(d.window))
+	}
+	d = r.del.take(key)
+	r.count(sync, d)
+	if !d.matches(sync) {
+		return proceed()
+	}
+	return r.delivered(ctx, sync, d)
+}
+
+// count adds what the sink acknowledged of an ended window of this sync to the status counters.
+func (r *MXTransactionSyncReconciler) count(sync *mxv1alpha1.MXTransactionSync, d *delivery) {
+	if d == nil || d.uid != sync.UID {
+		return
+	}
+	sync.Status.TransactionsDelivered += d.progress.Transactions
+	sync.Status.EventsDelivered += d.progress.Events
+}
+
+func deliveringMessage(w txsync.Window) string {
+	return fmt.Sprintf("Delivering the transactions dated %s to %s to the sink.", w.From.Format(time.DateOnly), w.To.Format(time.DateOnly))
 }
 
 // sinkConfig resolves the sink's URL into status.sinkURI and reads the auth Secrets. A missing
@@ -169,6 +224,7 @@ func (r *MXTransactionSyncReconciler) run(ctx context.Context, sync *mxv1alpha1.
 func (r *MXTransactionSyncReconciler) sinkConfig(ctx context.Context, sync *mxv1alpha1.MXTransactionSync) (txsync.SenderConfig, outcome) {
 	cfg := r.Sender
 	cfg.URL = sinkURI(sync)
+	cfg.Mode = sync.Spec.Sink.Mode
 	sync.Status.SinkURI = cfg.URL
 	auth := sync.Spec.Sink.Auth
 	if auth == nil {
@@ -181,9 +237,9 @@ func (r *MXTransactionSyncReconciler) sinkConfig(ctx context.Context, sync *mxv1
 		}
 		switch {
 		case len(s.Data["token"]) > 0:
-			cfg.Authorization = "Bearer " + string(s.Data["token"])
+			cfg.Authorization = txsync.BearerAuth(string(s.Data["token"]))
 		case len(s.Data["username"]) > 0 && len(s.Data["password"]) > 0:
-			cfg.Authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(string(s.Data["username"])+":"+string(s.Data["password"])))
+			cfg.Authorization = txsync.BasicAuth(string(s.Data["username"]), string(s.Data["password"]))
 		default:
 			return cfg, stalled(mxv1alpha1.ReasonSecretKeyMissing, fmt.Sprintf("Secret %s has neither the key token nor the keys username and password. Add them; the operator retries when the sync changes.", s.Name)).retryAfter(r.Timing.WaitingRetryInterval)
 		}
@@ -276,59 +332,61 @@ func stalledCondition(conds []metav1.Condition) metav1.Condition {
 	return metav1.Condition{}
 }
 
-// window returns the next window: initialHistoryDays before today at first, else overlapDays
-// before status.syncedThrough; always through today+5 days.
-func window(sync *mxv1alpha1.MXTransactionSync, now time.Time) (from, to, today time.Time) {
-	y, mo, d := now.UTC().Date()
-	today = time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
-	to = today.AddDate(0, 0, futureDays)
-	days := int(sync.Spec.InitialHistoryDays)
-	if days <= 0 {
-		days = mxv1alpha1.DefaultInitialHistoryDays
+// plan is what decides the sync's next window (txsync.Plan.Next).
+func plan(sync *mxv1alpha1.MXTransactionSync) txsync.Plan {
+	overlap := mxv1alpha1.DefaultOverlapDays
+	if sync.Spec.OverlapDays != nil {
+		overlap = int(*sync.Spec.OverlapDays)
 	}
-	from = today.AddDate(0, 0, -days)
-	if through, err := time.Parse(time.DateOnly, sync.Status.SyncedThrough); err == nil {
-		overlap := mxv1alpha1.DefaultOverlapDays
-		if sync.Spec.OverlapDays != nil {
-			overlap = int(*sync.Spec.OverlapDays)
-		}
-		from = through.AddDate(0, 0, -overlap)
-	}
-	return from, to, today
+	return txsync.Plan{InitialHistoryDays: int(sync.Spec.InitialHistoryDays), OverlapDays: overlap, SyncedThrough: sync.Status.SyncedThrough}
 }
 
-// deliver sends the window and, when the sink acknowledged all of it, advances
-// status.syncedThrough and lastSyncedAggregationAt. The counters grow with every
-// acknowledgement, also when the window fails part way.
-func (r *MXTransactionSyncReconciler) deliver(ctx context.Context, sync *mxv1alpha1.MXTransactionSync, m *mxv1alpha1.MXMember, cfg txsync.SenderConfig) outcome {
+// start starts the next window (plan) in the background (deliveries) and reports the sync
+// Reconciling (Delivering) until it ends.
+func (r *MXTransactionSyncReconciler) start(ctx context.Context, sync *mxv1alpha1.MXTransactionSync, m *mxv1alpha1.MXMember, cfg txsync.SenderConfig) outcome {
 	now := r.Now()
-	from, to, today := window(sync, now)
-	sender := txsync.NewSender(cfg)
-	defer sender.Close()
-	var p txsync.Progress
-	err := txsync.Deliver(ctx, r.MX, sender, txsync.Window{UserGUID: m.Status.UserGUID, MemberGUID: m.Status.GUID, From: from, To: to}, now, &p)
-	sync.Status.TransactionsDelivered += p.Transactions
-	sync.Status.EventsDelivered += p.Events
-	sync.Status.LastHandledReconcileAt = sync.Annotations[mxv1alpha1.ReconcileRequestedAtAnnotation]
-	log.FromContext(ctx).V(1).Info("Delivered a window", "from", from.Format(time.DateOnly), "to", to.Format(time.DateOnly), "pages", p.Pages, "events", p.Events, "complete", err == nil)
-	if err != nil {
-		return r.deliveryFailure(ctx, err)
+	w := plan(sync).Next(now)
+	w.UserGUID, w.MemberGUID = m.Status.UserGUID, m.Status.GUID
+	d := &delivery{
+		uid: sync.UID, generation: sync.Generation, requested: sync.Annotations[mxv1alpha1.ReconcileRequestedAtAnnotation],
+		window: w, aggregatedAt: m.Status.SuccessfullyAggregatedAt.DeepCopy(),
 	}
-	through := to
-	if through.After(today) {
-		through = today // later days cannot be complete yet
+	logger := log.FromContext(ctx)
+	logger.V(1).Info("Delivering a window", "from", w.From.Format(time.DateOnly), "to", w.To.Format(time.DateOnly), "mode", cfg.Mode)
+	r.del.start(logger, client.ObjectKeyFromObject(sync), d, func(ctx context.Context, p *txsync.Progress) error {
+		sender := txsync.NewSender(cfg)
+		defer sender.Close()
+		return txsync.Deliver(ctx, r.MX, sender, w, now, p)
+	})
+	return waiting(0, mxv1alpha1.ReasonDelivering, deliveringMessage(w))
+}
+
+// delivered classifies an ended window of the current spec: acknowledged whole, it advances
+// status.syncedThrough and lastSyncedAggregationAt (Ready); else deliveryFailure. The
+// reconcile-requested-at value counts as handled once its window was acknowledged or rejected,
+// not while the sink is unreachable: then the request stays open and the window is sent again.
+func (r *MXTransactionSyncReconciler) delivered(ctx context.Context, sync *mxv1alpha1.MXTransactionSync, d *delivery) outcome {
+	log.FromContext(ctx).V(1).Info("Delivered a window", "from", d.window.From.Format(time.DateOnly), "to", d.window.To.Format(time.DateOnly),
+		"pages", d.progress.Pages, "events", d.progress.Events, "complete", d.err == nil)
+	if d.err != nil {
+		out := r.deliveryFailure(sync, d.err)
+		if out.kind == kindStalled {
+			sync.Status.LastHandledReconcileAt = d.requested
+		}
+		return out
 	}
-	sync.Status.SyncedThrough = through.Format(time.DateOnly)
-	sync.Status.LastSyncedAggregationAt = m.Status.SuccessfullyAggregatedAt.DeepCopy()
+	sync.Status.LastHandledReconcileAt = d.requested
+	sync.Status.SyncedThrough = d.window.SyncedThrough()
+	sync.Status.LastSyncedAggregationAt = d.aggregatedAt
 	return ready(mxv1alpha1.ReasonSucceeded, fmt.Sprintf("Delivered through %s; the next window follows the member's next successful aggregation.", sync.Status.SyncedThrough), 0)
 }
 
 // deliveryFailure classifies a failed window once: a sink rejection stalls (SinkRejected,
 // with the status code only), a sink that did not answer in time waits (SinkUnreachable, no
 // sooner than its Retry-After), an MX error is classified as everywhere (mxOutcome).
-func (r *MXTransactionSyncReconciler) deliveryFailure(ctx context.Context, err error) outcome {
-	if ctx.Err() != nil {
-		return failed(ctx.Err(), mxv1alpha1.ReasonProgressing, "The operator stopped while delivering a window; the window is sent again.")
+func (r *MXTransactionSyncReconciler) deliveryFailure(sync *mxv1alpha1.MXTransactionSync, err error) outcome {
+	if errors.Is(err, context.Canceled) {
+		return failed(err, mxv1alpha1.ReasonProgressing, "The delivery of a window was cancelled; the window is sent again.")
 	}
 	if serr, ok := errors.AsType[*txsync.SinkError](err); ok {
 		code := "no answer"
@@ -336,9 +394,16 @@ func (r *MXTransactionSyncReconciler) deliveryFailure(ctx context.Context, err e
 			code = txsync.StatusText(serr.StatusCode)
 		}
 		if serr.Rejected() {
-			return stalled(mxv1alpha1.ReasonSinkRejected, fmt.Sprintf("The sink rejected an event (%s). Fix the sink, then change the spec or set the %s annotation; delivery resumes from status.syncedThrough.", code, mxv1alpha1.ReconcileRequestedAtAnnotation))
+			fix := "Fix the sink"
+			if serr.StatusCode == http.StatusUnauthorized || serr.StatusCode == http.StatusForbidden {
+				fix = "Set spec.sink.auth.secretRef to a Secret with credentials the sink accepts"
+				if auth := sync.Spec.Sink.Auth; auth != nil && auth.SecretRef != nil {
+					fix = fmt.Sprintf("Fix the credentials in Secret %s or the sink's access rules", auth.SecretRef.Name)
+				}
+			}
+			return stalled(mxv1alpha1.ReasonSinkRejected, fmt.Sprintf("The sink rejected an event (%s). %s, then change the spec or set the %s annotation; delivery resumes from status.syncedThrough.", code, fix, mxv1alpha1.ReconcileRequestedAtAnnotation))
 		}
-		msg := fmt.Sprintf("The sink did not acknowledge an event (%s) after the retries of one reconcile; the operator sends the window again with backoff.", code)
+		msg := fmt.Sprintf("The sink did not acknowledge an event (%s) after a window's retries; the operator sends the window again with backoff.", code)
 		if serr.RetryAfter > 0 {
 			return waiting(serr.RetryAfter, mxv1alpha1.ReasonSinkUnreachable, msg)
 		}

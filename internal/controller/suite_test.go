@@ -38,6 +38,7 @@ import (
 	"github.com/mxoperator/mx-operator/internal/manager"
 	"github.com/mxoperator/mx-operator/internal/mx"
 	"github.com/mxoperator/mx-operator/internal/testenv"
+	"github.com/mxoperator/mx-operator/internal/txsync"
 	"github.com/mxoperator/mx-operator/internal/webhook"
 	sandbox "github.com/mxoperator/mx-operator/pkg/mxsandbox"
 )
@@ -73,6 +74,10 @@ var testTiming = controller.Timing{
 	OAuthPollInterval:         time.Second,
 	OAuthMaxPollInterval:      2 * time.Second,
 }
+
+// testSink is how the stories' managers reach sinks: one window retries for at most 3s of
+// waits, so an unreachable sink shows within seconds.
+var testSink = txsync.SenderConfig{Timeout: 2 * time.Second, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Budget: 3 * time.Second}
 
 var (
 	cfg       *rest.Config
@@ -241,7 +246,7 @@ func (s *story) startWith(build func(cancel func()) manager.MXAPI) {
 	}
 	s.members, err = manager.Setup(ctx, mgr, manager.Controllers{
 		MX: api, FingerprintKey: manager.FingerprintKey(testAPIKey), PartnerIDPrefix: "test", Timing: testTiming, Now: now,
-		MaxConcurrentReconciles: 2, WebhooksEnabled: s.opts.webhooks,
+		MaxConcurrentReconciles: 2, WebhooksEnabled: s.opts.webhooks, Sink: testSink,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	if s.hookLn != nil {

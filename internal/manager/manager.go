@@ -352,7 +352,7 @@ type Controllers struct {
 	// WebhooksEnabled says that the webhook receiver runs, so PENDING OAuth members are not polled.
 	WebhooksEnabled bool
 	// Sink tunes the delivery of MXTransactionSyncs (timeouts, backoff, the retry budget of one
-	// reconcile); zero fields take txsync's defaults. The MXTransactionSync controller runs when
+	// window); zero fields take txsync's defaults. The MXTransactionSync controller runs when
 	// MX also implements controller.TransactionAPI (as *mx.Client does).
 	Sink txsync.SenderConfig
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	mxv1alpha1 "github.com/mxoperator/mx-operator/api/v1alpha1"
 )
 
 // Defaults of a SenderConfig.
@@ -26,10 +29,24 @@ const (
 	DefaultBudget     = 30 * time.Second
 )
 
+// Mode is how a Sender puts events on the wire (the CloudEvents HTTP binding); its values are
+// those of spec.sink.mode.
+type Mode = mxv1alpha1.SinkMode
+
+const (
+	// ModeStructured sends one event per request, application/cloudevents+json.
+	ModeStructured = mxv1alpha1.SinkModeStructured
+	// ModeBatched sends several events per request, application/cloudevents-batch+json, which
+	// the sink acknowledges or refuses whole.
+	ModeBatched = mxv1alpha1.SinkModeBatched
+)
+
 // SenderConfig is how to reach one sink.
 type SenderConfig struct {
 	// URL is the sink.
 	URL string
+	// Mode is how Deliver sends: ModeStructured (the default when empty) or ModeBatched.
+	Mode Mode
 	// Authorization is the Authorization header value ("Bearer …", "Basic …"), or empty.
 	Authorization string
 	// RootCAs verifies the sink's certificate instead of the system roots when set.
@@ -41,6 +58,14 @@ type SenderConfig struct {
 	// Budget is the longest a Sender waits between attempts in total (across all its events):
 	// beyond it Send returns the last *SinkError so the caller can requeue.
 	Budget time.Duration
+}
+
+// BearerAuth is the Authorization header value of a bearer token.
+func BearerAuth(token string) string { return "Bearer " + token }
+
+// BasicAuth is the Authorization header value of HTTP Basic credentials (RFC 7617).
+func BasicAuth(username, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
 }
 
 // SinkError is a sink that did not acknowledge an event. It never carries the answer's body.
@@ -98,6 +123,9 @@ func NewSender(cfg SenderConfig) *Sender {
 	if cfg.Budget <= 0 {
 		cfg.Budget = DefaultBudget
 	}
+	if cfg.Mode == "" {
+		cfg.Mode = ModeStructured
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if cfg.RootCAs != nil {
 		tr.TLSClientConfig = &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12}
@@ -113,6 +141,9 @@ func NewSender(cfg SenderConfig) *Sender {
 // Close releases the Sender's idle connections.
 func (s *Sender) Close() { s.transport.CloseIdleConnections() }
 
+// Mode is how Deliver sends through s.
+func (s *Sender) Mode() Mode { return s.cfg.Mode }
+
 // Send POSTs e in structured mode until the sink acknowledges it with a 2xx. A 4xx other than
 // 429 is returned at once (SinkError.Rejected); a 429, a 5xx or no answer is retried with a
 // jittered, doubling backoff that honours Retry-After, while the Sender's budget lasts. A
@@ -122,6 +153,25 @@ func (s *Sender) Send(ctx context.Context, e *event.Event) error {
 	if err != nil {
 		return err
 	}
+	return s.post(ctx, body)
+}
+
+// SendBatch POSTs events as one application/cloudevents-batch+json request (the SDK's JSON
+// batch format), acknowledged, retried and rejected as a whole exactly as Send does for one.
+func (s *Sender) SendBatch(ctx context.Context, events []event.Event) error {
+	req, err := cehttp.NewHTTPRequestFromEvents(ctx, s.cfg.URL, events)
+	if err != nil {
+		return fmt.Errorf("encoding a batch of %d events: %w", len(events), err)
+	}
+	b, err := io.ReadAll(req.Body)
+	if err != nil {
+		return err
+	}
+	return s.post(ctx, encoded{header: req.Header, body: b})
+}
+
+// post sends body until it is acknowledged, rejected, or the budget is spent (Send).
+func (s *Sender) post(ctx context.Context, body encoded) error {
 	backoff := s.cfg.MinBackoff
 	for {
 		serr := s.attempt(ctx, body)

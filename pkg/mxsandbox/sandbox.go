@@ -75,6 +75,11 @@ type Options struct {
 	// for some institutions (MX-API.md §11, "Transactions"). By default it
 	// keeps its guid and only its status and updated_at change.
 	PendingPostsWithNewGUID bool
+	// TransactionDescriptionPrefix, when set, starts the description and
+	// original_description of every transaction listed: a canary for tests
+	// that prove where transaction content never goes (status, events, logs,
+	// metrics). Nothing else about a transaction changes.
+	TransactionDescriptionPrefix string
 	// AggregationThrottle is how long after a member's last successful
 	// aggregation a foreground aggregation request starts nothing, at every
 	// institution but mxbank: 0 means MX's ThrottleWindow (3 h), a negative

@@ -106,6 +106,9 @@ func (s *Sandbox) transactionsOf(m *member, accts []*account, tq txnQuery) []tra
 	out := all[:0]
 	for _, t := range all {
 		if tq.keep(t) {
+			if p := s.opts.TransactionDescriptionPrefix; p != "" {
+				t.Description, t.OriginalDescription = p+t.Description, p+t.OriginalDescription
+			}
 			out = append(out, t)
 		}
 	}

@@ -171,3 +171,30 @@ func TestPendingPostsWithNewGUID(t *testing.T) {
 		})
 	}
 }
+
+// TestTransactionDescriptionPrefix puts a canary into every transaction's description and
+// original_description, for tests that prove where transaction content never goes.
+func TestTransactionDescriptionPrefix(t *testing.T) {
+	g := NewWithT(t)
+	plain := newEnv(t)
+	canary := newEnv(t, func(o *sandbox.Options) { o.TransactionDescriptionPrefix = "CANARY-7c1e " })
+	list := func(e *env) []map[string]any {
+		m := e.connectedMember("u", "mxuser")
+		r := e.do("GET", e.memberPath(m)+"/transactions?records_per_page=1000", nil)
+		g.Expect(r.status).To(Equal(http.StatusOK))
+		var body struct{ Transactions []map[string]any }
+		r.into(t, &body)
+		return body.Transactions
+	}
+	want, got := list(plain), list(canary)
+	g.Expect(got).To(HaveLen(len(want)))
+	g.Expect(len(got)).To(BeNumerically(">", 10))
+	for i := range got {
+		for _, k := range []string{"description", "original_description"} {
+			g.Expect(got[i][k]).To(Equal("CANARY-7c1e "+want[i][k].(string)), k)
+			delete(got[i], k)
+			delete(want[i], k)
+		}
+		g.Expect(got[i]).To(Equal(want[i]), "nothing else changes")
+	}
+}

@@ -1,7 +1,9 @@
 package mxtest
 
 import (
+	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 )
 
@@ -19,10 +22,13 @@ const (
 	WindowEventType      = "dev.mxoperator.transactions.window.v1"
 )
 
-// Sink is a CloudEvents receiver for tests of MXTransactionSync, on 127.0.0.1. It records the
-// id of every event it acknowledges (a dedup set, the total and the order) and keeps the
+// Sink is a CloudEvents receiver for tests of MXTransactionSync, on 127.0.0.1. It accepts
+// structured mode (application/cloudevents+json) and batches
+// (application/cloudevents-batch+json, acknowledged or refused whole). It records the id of
+// every event it acknowledges (a dedup set, the total and the order) and keeps the
 // transactions it holds the way a real receiver would: by guid, dropping those a window marker
-// no longer lists. It can be told to fail, to be slow, or to hold requests.
+// no longer lists. It can be told to fail, to be slow, to hold requests, or to require an
+// Authorization header.
 //
 //	sink := mxtest.NewSink()
 //	defer sink.Close()
@@ -30,24 +36,30 @@ const (
 type Sink struct {
 	srv *httptest.Server
 
-	mu         sync.Mutex
-	requests   int
-	ids        map[string]int
-	order      []string
-	txns       map[string]SinkTransaction
-	markers    []SinkMarker
-	failCode   int
-	failLeft   int // <0: until Clear
-	retryAfter string
-	delay      time.Duration
-	hold       chan struct{}
-	held       chan struct{}
+	mu           sync.Mutex
+	requests     int
+	batches      int
+	auth         string
+	unauthorized int
+	ids          map[string]int
+	order        []string
+	txns         map[string]SinkTransaction
+	markers      []SinkMarker
+	failCode     int
+	failLeft     int // <0: until Clear
+	retryAfter   string
+	delay        time.Duration
+	hold         chan struct{}
+	held         chan struct{}
 }
 
-// SinkTransaction is a transaction the sink holds: its event id and the fields of MX's JSON a
-// receiver keys on.
+// SinkTransaction is a transaction the sink holds: its event id and the fields of its data a
+// receiver keys on. Amount is the JSON text of the amount as sent (`"61.10"` for a decimal
+// string).
 type SinkTransaction struct {
 	ID, GUID, Date, Status string
+	Amount                 string
+	Description            string
 }
 
 // SinkMarker is a window marker the sink received.
@@ -102,6 +114,14 @@ func (s *Sink) SetDelay(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.delay = d
+}
+
+// RequireAuthorization makes the sink answer 401 to every request whose Authorization header
+// is not exactly header ("" accepts any). The sink never prints it.
+func (s *Sink) RequireAuthorization(header string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.auth = header
 }
 
 // HoldAfter lets n more requests through, then holds every further one (unanswered) until
@@ -171,44 +191,122 @@ func (s *Sink) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(code)
 		return
 	}
-	if r.Header.Get("Content-Type") != "application/cloudevents+json" {
-		http.Error(w, "structured mode expected", http.StatusUnsupportedMediaType)
+	if s.unauthorizedRequest(r) {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
-	e, err := cehttp.NewEventFromHTTPRequest(r)
-	if err != nil || e.Validate() != nil {
-		http.Error(w, "not a CloudEvent", http.StatusBadRequest)
+	events, batched, err := readEvents(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
+	}
+	// Every event is checked before any is recorded: a batch is acknowledged or refused whole.
+	recs := make([]record, len(events))
+	for i := range events {
+		if recs[i], err = readRecord(&events[i]); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if batched {
+		s.batches++
+	}
+	for i, rec := range recs {
+		s.keep(events[i].ID(), rec)
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (s *Sink) unauthorizedRequest(r *http.Request) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.auth == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(s.auth)) == 1 {
+		return false
+	}
+	s.unauthorized++
+	return true
+}
+
+// readEvents reads the events of a structured or a batch request.
+func readEvents(r *http.Request) (events []event.Event, batched bool, err error) {
+	switch r.Header.Get("Content-Type") {
+	case event.ApplicationCloudEventsJSON:
+		e, err := cehttp.NewEventFromHTTPRequest(r)
+		if err != nil {
+			return nil, false, errors.New("not a CloudEvent")
+		}
+		return []event.Event{*e}, false, nil
+	case event.ApplicationCloudEventsBatchJSON:
+		events, err := cehttp.NewEventsFromHTTPRequest(r)
+		if err != nil || len(events) == 0 {
+			return nil, true, errors.New("not a batch of CloudEvents")
+		}
+		return events, true, nil
+	}
+	return nil, false, errors.New("structured mode or a batch expected")
+}
+
+// record is what the sink keeps of one event: a transaction or a marker.
+type record struct {
+	txn    *SinkTransaction
+	marker *SinkMarker
+}
+
+func readRecord(e *event.Event) (record, error) {
+	if e.Validate() != nil {
+		return record{}, errors.New("not a CloudEvent")
+	}
 	switch e.Type() {
 	case TransactionEventType:
-		var t struct{ GUID, Date, Status string }
-		if err := json.Unmarshal(e.Data(), &t); err != nil || t.GUID == "" || t.GUID != e.Subject() {
-			http.Error(w, "bad transaction", http.StatusBadRequest)
-			return
+		var t struct {
+			GUID, Date, Status, Description string
+			Amount                          json.RawMessage
 		}
-		s.txns[t.GUID] = SinkTransaction{ID: e.ID(), GUID: t.GUID, Date: t.Date, Status: t.Status}
+		if err := json.Unmarshal(e.Data(), &t); err != nil || t.GUID == "" || t.GUID != e.Subject() {
+			return record{}, errors.New("bad transaction")
+		}
+		return record{txn: &SinkTransaction{ID: e.ID(), GUID: t.GUID, Date: t.Date, Status: t.Status, Amount: string(t.Amount), Description: t.Description}}, nil
 	case WindowEventType:
 		var m SinkMarker
 		if err := json.Unmarshal(e.Data(), &m); err != nil {
-			http.Error(w, "bad marker", http.StatusBadRequest)
-			return
+			return record{}, errors.New("bad marker")
 		}
-		s.markers = append(s.markers, m)
+		return record{marker: &m}, nil
+	}
+	return record{}, errors.New("unknown type")
+}
+
+// keep records an acknowledged event; s.mu is held.
+func (s *Sink) keep(id string, rec record) {
+	if t := rec.txn; t != nil {
+		s.txns[t.GUID] = *t
+	}
+	if m := rec.marker; m != nil {
+		s.markers = append(s.markers, *m)
 		for guid, t := range s.txns {
 			if t.Date >= m.From && t.Date <= m.To && !slices.Contains(m.GUIDs, guid) {
 				delete(s.txns, guid)
 			}
 		}
-	default:
-		http.Error(w, "unknown type", http.StatusBadRequest)
-		return
 	}
-	s.ids[e.ID()]++
-	s.order = append(s.order, e.ID())
-	w.WriteHeader(http.StatusAccepted)
+	s.ids[id]++
+	s.order = append(s.order, id)
+}
+
+// Batches counts the batch requests the sink acknowledged.
+func (s *Sink) Batches() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.batches
+}
+
+// Unauthorized counts the requests answered 401 for want of the required Authorization.
+func (s *Sink) Unauthorized() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unauthorized
 }
 
 // Requests counts every request the sink received, failed ones included.
@@ -268,5 +366,5 @@ func (s *Sink) Markers() []SinkMarker {
 func (s *Sink) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return "sink{requests:" + strconv.Itoa(s.requests) + " events:" + strconv.Itoa(len(s.order)) + " unique:" + strconv.Itoa(len(s.ids)) + " transactions:" + strconv.Itoa(len(s.txns)) + "}"
+	return "sink{requests:" + strconv.Itoa(s.requests) + " batches:" + strconv.Itoa(s.batches) + " unauthorized:" + strconv.Itoa(s.unauthorized) + " events:" + strconv.Itoa(len(s.order)) + " unique:" + strconv.Itoa(len(s.ids)) + " transactions:" + strconv.Itoa(len(s.txns)) + "}"
 }
