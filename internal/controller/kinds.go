@@ -84,6 +84,11 @@ func (k kind[O, L, S]) reconcile(ctx context.Context, c client.Client, rec event
 		return conflictRequeue(err)
 	}
 	base := obj.DeepCopyObject().(O)
+	if kept, ok := mem.takeDeferred(obj.GetUID()); ok {
+		if _, guid := k.claims.ident(obj); guid == "" {
+			*k.status.status(obj) = kept.(S) // what MX answered last time, not written yet
+		}
+	}
 	out, applied := run(obj)
 	switch out.kind {
 	case kindRefused:
@@ -91,6 +96,9 @@ func (k kind[O, L, S]) reconcile(ctx context.Context, c client.Client, rec event
 	case kindFailed:
 	default:
 		mem.answered(obj.GetUID())
+	}
+	if out.deferWrite {
+		mem.deferStatus(obj.GetUID(), *k.status.status(obj))
 	}
 	return finish(ctx, c, rec, k.status, base, obj, out, applied(), now)
 }

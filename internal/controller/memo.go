@@ -17,10 +17,14 @@ type memo struct {
 	hints map[types.NamespacedName]uint64
 	// refusals counts, per object, the reconciles in a row that MX refused (429, 5xx).
 	refusals map[types.UID]int
+	// deferred holds, per object, a status whose write was put off (outcome.deferWrite): what MX
+	// answered to a create, written with the next status write. Losing it to a crash costs
+	// nothing but MX calls: MX holds the object under its partner id.
+	deferred map[types.UID]any
 }
 
 func newMemo() *memo {
-	return &memo{nextRead: map[types.UID]time.Time{}, hints: map[types.NamespacedName]uint64{}, refusals: map[types.UID]int{}}
+	return &memo{nextRead: map[types.UID]time.Time{}, hints: map[types.NamespacedName]uint64{}, refusals: map[types.UID]int{}, deferred: map[types.UID]any{}}
 }
 
 // scheduleRead records when uid is next due for an MX read.
@@ -45,6 +49,24 @@ func (m *memo) forget(uid types.UID, key types.NamespacedName) {
 	delete(m.nextRead, uid)
 	delete(m.hints, key)
 	delete(m.refusals, uid)
+	delete(m.deferred, uid)
+}
+
+// deferStatus keeps status, not written yet, for the next reconcile of uid.
+func (m *memo) deferStatus(uid types.UID, status any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.deferred[uid] = status
+}
+
+// takeDeferred returns the status kept for uid, if any, and forgets it: the reconcile that takes
+// it writes it (or, should that write fail, MX's partner id is the fallback).
+func (m *memo) takeDeferred(uid types.UID) (any, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.deferred[uid]
+	delete(m.deferred, uid)
+	return s, ok
 }
 
 // refused counts one more reconcile of uid that MX refused and returns how many in a row.

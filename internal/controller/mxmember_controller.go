@@ -114,6 +114,8 @@ type memberScope struct {
 	credentials *secretCredentials
 	// oauthWindowURI is an OAuth window URL MX returned in this reconcile, to be published.
 	oauthWindowURI string
+	// created is true when this reconcile created the member in MX.
+	created bool
 }
 
 // secretCredentials is what the credentials Secret held when it was read.
@@ -174,12 +176,24 @@ func (r *MXMemberReconciler) reconcileNormal(ctx context.Context, s *memberScope
 		r.reconcileAggregation,
 		r.reconcileAccounts,
 	}
+	var out outcome
 	for _, phase := range phases {
-		if out := phase(ctx, s); out.done() {
-			return out
+		if out = phase(ctx, s); out.done() {
+			break
 		}
 	}
-	return r.summarize(s)
+	if !out.done() {
+		out = r.summarize(s)
+	}
+	if s.created && out.kind == kindWait && out.after > 0 && out.after <= r.Timing.MaxPollInterval &&
+		!meta.IsStatusConditionTrue(s.member.Status.Conditions, mxv1alpha1.StalledCondition) {
+		// Just created, MX is aggregating and the first read is seconds away: its status write
+		// carries the create's record too (one write instead of two). A crash before it loses
+		// nothing: the next create finds the member under its partner id (409, then adopt). A
+		// member shown Stalled is written at once, so that a person sees it move.
+		out.deferWrite = true
+	}
+	return out
 }
 
 // summarize turns the member's connection status into an outcome with the classification table

@@ -120,6 +120,7 @@ func (r *MXMemberReconciler) reconcileCreate(ctx context.Context, s *memberScope
 		return r.Timing.mxOutcome("creating the member", err)
 	}
 	log.FromContext(ctx).Info("Created MX member", "guid", created.GUID, "partnerID", s.partnerID)
+	s.created = true
 	r.recordApplied(s, desiredMemberSettings(s.member.Spec, s.partnerID))
 	r.observedMember(s, created)
 	return proceed()

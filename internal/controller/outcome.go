@@ -59,6 +59,10 @@ type outcome struct {
 	// backoff).
 	after time.Duration
 	err   error
+	// deferWrite puts the status write off to the next reconcile (memo.deferStatus): set only
+	// for a member just created in MX whose first read is due in seconds, so that the status
+	// is written once, with that read, instead of twice.
+	deferWrite bool
 }
 
 func proceed() outcome { return outcome{} }
@@ -166,6 +170,9 @@ func finish[O client.Object, S any](ctx context.Context, c client.Client, rec ev
 	}
 	if applied || out.kind == kindStalled || out.kind == kindSuspended {
 		*acc.observedGeneration(obj) = gen
+	}
+	if out.deferWrite {
+		return ctrl.Result{RequeueAfter: max(out.after, time.Second)}, nil
 	}
 	patchErr := patchStatus(ctx, c, base, obj, acc.status)
 	if out.kind == kindFailed {

@@ -235,7 +235,7 @@ func (s *story) startWith(build func(cancel func()) manager.MXAPI) {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: s.cachedNamespaces()},
+		Cache:                  s.cacheOptions(),
 		Client:                 manager.ClientOptions(),
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
@@ -270,6 +270,14 @@ func (s *story) startWith(build func(cancel func()) manager.MXAPI) {
 			GinkgoWriter.Printf("manager stopped: %v\n", err)
 		}
 	}()
+}
+
+// cacheOptions are the production cache's (manager.CacheOptions: what the controllers never read
+// is dropped) on the story's namespaces.
+func (s *story) cacheOptions() cache.Options {
+	o := manager.CacheOptions()
+	o.DefaultNamespaces = s.cachedNamespaces()
+	return o
 }
 
 // cachedNamespaces are the namespaces the story's manager sees.

@@ -50,6 +50,20 @@ func TestStripUnread(t *testing.T) {
 	g.Expect(StripUnread(tombstone)).To(Equal(tombstone), "what has no metadata is left alone")
 }
 
+func TestStripMemberUnread(t *testing.T) {
+	g := NewWithT(t)
+	member := &mxv1alpha1.MXMember{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "alice-bank", ManagedFields: managedFields()},
+		Status:     mxv1alpha1.MXMemberStatus{GUID: "MBR-1", AccountCount: 2, Accounts: []mxv1alpha1.AccountSummary{{GUID: "ACT-1"}, {GUID: "ACT-2"}}},
+	}
+	got, err := StripMemberUnread(member)
+	g.Expect(err).NotTo(HaveOccurred())
+	m := got.(*mxv1alpha1.MXMember)
+	g.Expect(m.Status.Accounts).To(BeNil(), "the summaries are written, never read")
+	g.Expect(m.Status.AccountCount).To(Equal(int32(2)))
+	g.Expect(m.ManagedFields).To(BeNil(), "and what StripUnread drops")
+}
+
 func TestSecretIdentity(t *testing.T) {
 	g := NewWithT(t)
 	meta := metav1.ObjectMeta{

@@ -278,7 +278,8 @@ func CacheOptions() cache.Options {
 	return cache.Options{
 		DefaultTransform: StripUnread,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Transform: SecretIdentity},
+			&corev1.Secret{}:       {Transform: SecretIdentity},
+			&mxv1alpha1.MXMember{}: {Transform: StripMemberUnread},
 		},
 	}
 }
@@ -306,6 +307,18 @@ func StripUnread(in any) (any, error) {
 		}
 	}
 	return in, nil
+}
+
+// StripMemberUnread is the cache's transform for MXMembers: StripUnread, and status.accounts,
+// the account summaries the MXMember controller writes after listing an aggregation's accounts
+// and never reads back (status.accountsAsOf and accountCount, which it does read, stay). With up
+// to 50 summaries a member, they are most of a cached MXMember. Status is written with merge
+// patches against the cached object, so the summaries in the API server are kept until replaced.
+func StripMemberUnread(in any) (any, error) {
+	if m, ok := in.(*mxv1alpha1.MXMember); ok {
+		m.Status.Accounts = nil
+	}
+	return StripUnread(in)
 }
 
 // SecretIdentity is the cache's transform for Secrets: it keeps only the metadata the controllers

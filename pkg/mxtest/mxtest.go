@@ -262,6 +262,7 @@ func Run(t TB, cfg *rest.Config, sb *mxsandbox.Server, opts ...Option) *Operator
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Client:                 ClientOptions(),
+		Cache:                  manager.CacheOptions(),
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	}
 	if len(o.namespaces) > 0 {
