@@ -245,14 +245,7 @@ func TestRunOAuthMemberConnectsOnceAuthorized(t *testing.T) {
 	}
 	w.create(&mxv1alpha1.MXUser{ObjectMeta: metav1.ObjectMeta{Name: "erin"}}, m)
 	w.eventuallyStatus(m, mxsandbox.StatusPending)
-	var url string
-	w.g.Eventually(func(g Gomega) {
-		g.Expect(w.c.Get(context.Background(), client.ObjectKeyFromObject(m), m)).To(Succeed())
-		u, kind, err := mxtest.EndUserURL(context.Background(), w.c, m)
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(kind).To(Equal(mxv1alpha1.EndUserURLOAuthWindow))
-		url = u
-	}).Should(Succeed())
+	url := w.endUserURL(m, mxv1alpha1.EndUserURLOAuthWindow)
 
 	w.g.Expect(sb.OpenOAuthWindow(url)).To(Succeed())
 	w.eventuallyStatus(m, mxsandbox.StatusConnected)
@@ -358,17 +351,23 @@ func TestRunWidgetMemberConnectsInTheWidget(t *testing.T) {
 		},
 	}
 	w.create(&mxv1alpha1.MXUser{ObjectMeta: metav1.ObjectMeta{Name: "wes"}}, m)
-	var url string
-	w.g.Eventually(func(g Gomega) {
-		g.Expect(w.c.Get(context.Background(), client.ObjectKeyFromObject(m), m)).To(Succeed())
-		u, kind, err := mxtest.EndUserURL(context.Background(), w.c, m)
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(kind).To(Equal(mxv1alpha1.EndUserURLConnectWidget))
-		url = u
-	}).Should(Succeed())
+	url := w.endUserURL(m, mxv1alpha1.EndUserURLConnectWidget)
 
 	guid, err := sb.ConnectThroughWidget(url, mxsandbox.WidgetConnect{Username: "mxuser", Password: "password"})
 	w.g.Expect(err).NotTo(HaveOccurred())
 	w.eventuallyStatus(m, mxsandbox.StatusConnected)
 	w.g.Expect(m.Status.GUID).To(Equal(guid))
+}
+
+// endUserURL waits until mxtest.EndUserURL gives the member's URL of kind, and returns it.
+func (w *world) endUserURL(m *mxv1alpha1.MXMember, kind mxv1alpha1.EndUserURLKind) string {
+	var url string
+	w.g.Eventually(func(g Gomega) {
+		g.Expect(w.c.Get(context.Background(), client.ObjectKeyFromObject(m), m)).To(Succeed())
+		u, got, err := mxtest.EndUserURL(context.Background(), w.c, m)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(got).To(Equal(kind))
+		url = u
+	}).Should(Succeed())
+	return url
 }
