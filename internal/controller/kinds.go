@@ -84,11 +84,6 @@ func (k kind[O, L, S]) reconcile(ctx context.Context, c client.Client, rec event
 		return conflictRequeue(err)
 	}
 	base := obj.DeepCopyObject().(O)
-	if kept, ok := mem.takeDeferred(obj.GetUID()); ok {
-		if _, guid := k.claims.ident(obj); guid == "" {
-			*k.status.status(obj) = kept.(S) // what MX answered last time, not written yet
-		}
-	}
 	out, applied := run(obj)
 	switch out.kind {
 	case kindRefused:

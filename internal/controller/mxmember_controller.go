@@ -132,6 +132,9 @@ type memberPhase func(ctx context.Context, s *memberScope) outcome
 func (r *MXMemberReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	now := r.Now()
 	return memberKind.reconcile(ctx, r.Client, r.Recorder, r.mem, r.Timing, req.NamespacedName, now, func(member *mxv1alpha1.MXMember) (outcome, func() bool) {
+		if kept, ok := r.mem.takeDeferred(member.UID); ok && member.Status.GUID == "" {
+			member.Status = kept.(mxv1alpha1.MXMemberStatus) // the create's record, not written yet
+		}
 		s := &memberScope{
 			member:           member,
 			key:              req.NamespacedName,
@@ -188,9 +191,10 @@ func (r *MXMemberReconciler) reconcileNormal(ctx context.Context, s *memberScope
 	if s.created && out.kind == kindWait && out.after > 0 && out.after <= r.Timing.MaxPollInterval &&
 		!meta.IsStatusConditionTrue(s.member.Status.Conditions, mxv1alpha1.StalledCondition) {
 		// Just created, MX is aggregating and the first read is seconds away: its status write
-		// carries the create's record too (one write instead of two). A crash before it loses
-		// nothing: the next create finds the member under its partner id (409, then adopt). A
-		// member shown Stalled is written at once, so that a person sees it move.
+		// carries the create's record too (one write instead of two). Any reconcile before that
+		// read writes it, so it is never held longer than the first requeue, whatever the clock.
+		// A crash before it loses nothing: the next create finds the member under its partner
+		// id (409, then adopt). A member shown Stalled is written at once.
 		out.deferWrite = true
 	}
 	return out

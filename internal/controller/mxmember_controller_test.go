@@ -163,6 +163,7 @@ func TestMXMemberReconcile(t *testing.T) {
 				g.Expect(m.Status.ID).To(Equal("mxop:team-a/alice-bank"))
 				g.Expect(m.Status.UserGUID).To(Equal(testUserGUID))
 				g.Expect(m.Status.CredentialsRevision).To(Equal(testSecretRV))
+				g.Expect(m.Status.AppliedSettings).NotTo(BeEmpty(), "what MX acknowledged is recorded")
 				g.Expect(m.Status.ObservedGeneration).To(Equal(int64(1)))
 				g.Expect(events).To(BeEmpty(), "a create is routine progress: no event (each is an API write)")
 			},
@@ -671,14 +672,19 @@ func TestMXMemberReconcile(t *testing.T) {
 			req := reconcile.Request{NamespacedName: key(newMember())}
 			res, err := r.Reconcile(context.Background(), req)
 			got := &mxv1alpha1.MXMember{}
+			g.Expect(c.Get(context.Background(), req.NamespacedName, got)).To(Succeed())
 			if tc.deferred {
 				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(c.Get(context.Background(), req.NamespacedName, got)).To(Succeed())
-				g.Expect(got.Status.GUID).To(BeEmpty(), "just created and aggregating: the status waits for the next reconcile")
+				g.Expect(got.Status.GUID).To(BeEmpty(), "just created and aggregating: the status waits for the first read")
 				g.Expect(got.Status.Conditions).To(BeEmpty())
+				g.Expect(f.Calls()).To(Equal(tc.want.calls), "MX calls")
+				g.Expect(res.RequeueAfter).To(BeNumerically(">=", tc.want.requeueMin), "RequeueAfter")
+				g.Expect(res.RequeueAfter).To(BeNumerically("<=", tc.want.requeueMax), "RequeueAfter")
+
+				// The next reconcile (here before the read is due) writes the create's record.
 				res, err = r.Reconcile(context.Background(), req)
+				g.Expect(c.Get(context.Background(), req.NamespacedName, got)).To(Succeed())
 			}
-			g.Expect(c.Get(context.Background(), req.NamespacedName, got)).To(Succeed())
 			assertOutcome(g, tc.want, res, err, f.Calls(), got.Status.Conditions)
 			events := drain(rec)
 			for _, e := range events {

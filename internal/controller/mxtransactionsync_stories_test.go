@@ -68,7 +68,7 @@ func (s *story) syncedMember(name, username string) *mxv1alpha1.MXMember {
 	m := s.member(name+"-bank", name, name+"-creds")
 	s.create(s.secret(name+"-creds", credentials(username, defaultPassword)), m)
 	if s.clock != nil {
-		Eventually(func(g Gomega) { g.Expect(get(g, m).Status.GUID).NotTo(BeEmpty()) }).Should(Succeed())
+		s.eventuallyInMX(m)
 		s.sb.Advance(2 * testTiming.PollInterval)
 	}
 	eventuallyReady(m)

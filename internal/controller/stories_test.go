@@ -43,6 +43,20 @@ const (
 	defaultPassword = "password"
 )
 
+// eventuallyInMX waits until MX holds the member under its partner id. On a fake clock that is
+// the signal to move time: the member's status is written with its first read, which waits for
+// the clock.
+func (s *story) eventuallyInMX(m *mxv1alpha1.MXMember) {
+	id := "test:" + m.Namespace + "/" + m.Name
+	EventuallyWithOffset(1, func(g Gomega) {
+		var ids []string
+		for _, inMX := range s.sb.Members() {
+			ids = append(ids, inMX.ID)
+		}
+		g.Expect(ids).To(ContainElement(id))
+	}).Should(Succeed())
+}
+
 // credentials is the Secret data of an mxbank member.
 func credentials(username, password string) map[string]string {
 	return map[string]string{"username": username, "password": password}
@@ -346,7 +360,7 @@ var _ = Describe("Aggregation on demand", func() {
 			m.Spec.InstitutionCode = sandbox.InstitutionMXBankThrottled
 		})
 		s.create(s.secret("gina-creds", credentials(mxbankUser, defaultPassword)), m)
-		Eventually(func(g Gomega) { g.Expect(get(g, m).Status.GUID).NotTo(BeEmpty()) }).Should(Succeed())
+		s.eventuallyInMX(m)
 		// Both the sandbox and the operator live on the fake clock: a step must pass the
 		// sandbox's aggregation step and the operator's poll delay.
 		step := 2 * testTiming.PollInterval
