@@ -32,15 +32,18 @@ func main() {
 	flag.BoolVar(&opts.plain, "plain", false, "print plain lines even on a terminal")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// One channel for both signals, registered before the first can come, so that a second
+	// Ctrl-C sent the moment the first is noticed is never lost.
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
 	go func() {
+		<-signals
+		stop()
 		// A second Ctrl-C while cleaning up: stop waiting, kill every child process and remove
 		// every directory the demo and its control plane made.
-		<-ctx.Done()
-		again := make(chan os.Signal, 1)
-		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-		stop()
-		<-again
+		<-signals
 		fmt.Fprintln(os.Stderr, "\ndemo: interrupted again, exiting without waiting for cleanup")
 		forceCleanup()
 		os.Exit(130)
